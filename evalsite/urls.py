@@ -1,0 +1,17 @@
+"""The site's URL map: researcher pages, the REST API, admin, health check."""
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from evalsite import health
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="studies:list", permanent=False)),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("studies/", include("evalsite.studies.urls")),
+    path("api/v1/", include("evalsite.api_urls")),
+    path("admin/", admin.site.urls),
+    path("healthz", health.healthz, name="healthz"),
+]
