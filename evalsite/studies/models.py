@@ -14,6 +14,14 @@ from django.db.models import F, Q
 from django.urls import reverse
 
 
+def new_rater_key() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def new_shuffle_key() -> int:
+    return secrets.randbelow(2**31)
+
+
 def new_completion_code() -> str:
     # Short, unambiguous upper-case codes: raters type them into Prolific or MTurk by hand.
     alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -42,7 +50,16 @@ class Study(models.Model):
         REQUIRED = "required", "Required"
 
     slug = models.SlugField(max_length=80, unique=True)
-    title = models.CharField(max_length=200)
+    title = models.CharField(max_length=200, help_text="Researcher-facing; never shown to raters.")
+    # Slugs and titles often name the systems ("koala-vs-chatgpt"), so raters see only these two.
+    public_title = models.CharField(
+        max_length=200, default="Which response is better?",
+        help_text="The title raters see. Must not name or hint at the systems.",
+    )
+    rater_key = models.CharField(
+        max_length=40, unique=True, default=new_rater_key, editable=False,
+        help_text="Opaque id used in rater links instead of the slug.",
+    )
     instructions = models.TextField(blank=True, help_text="Markdown, shown to raters before they start.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT, db_index=True)
     scale = models.CharField(max_length=20, choices=Scale.choices, default=Scale.AB_TIE)
@@ -263,6 +280,10 @@ class Response(models.Model):
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     meta = models.JSONField(default=dict, blank=True, help_text="Free provenance from the imported file.")
+    names_model = models.CharField(
+        max_length=200, blank=True,
+        help_text="The phrase where the response names a model or vendor; such a response can unblind raters.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -295,9 +316,17 @@ class Comparison(models.Model):
     is_gold = models.BooleanField(default=False, db_index=True)
     gold_expected = models.CharField(max_length=3, choices=Expected.choices, blank=True)
     gold_note = models.TextField(blank=True, help_text="Why this is the right answer (researcher-only).")
-    # Maintained by the rating engine in the same transaction as each judgment, so "has this comparison
-    # been judged?" and breadth-first assignment never need to count rows.
-    judgments_done = models.PositiveIntegerField(default=0)
+    # Both counters are maintained by the rating engine in the same transaction as the rows they count, so
+    # neither "has this comparison been judged?" nor breadth-first assignment ever counts rows.
+    judgments_done = models.PositiveIntegerField(
+        default=0, help_text="Judgments ever recorded, excluded ones included: what a change could invalidate."
+    )
+    load = models.PositiveIntegerField(
+        default=0, help_text="Judgments that count plus open leases: the assignment engine fills up to k."
+    )
+    # A random key fixed at creation: ordering by (load, shuffle) is "fewest first, then random", and an
+    # index serves it without sorting the whole study.
+    shuffle = models.PositiveIntegerField(default=new_shuffle_key)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -310,7 +339,9 @@ class Comparison(models.Model):
                 name="comparison_gold_has_expected_answer",
             ),
         ]
-        indexes = [models.Index(fields=["study", "judgments_done"], name="comparison_study_done_idx")]
+        indexes = [
+            models.Index(fields=["study", "is_gold", "load", "shuffle"], name="comparison_next_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"Comparison #{self.pk} on {self.prompt.external_id}"

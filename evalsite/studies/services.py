@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
+from evalsite.studies.identity import find_model_mention
 from evalsite.studies.imports import (
     DecodedFile,
     ImportRejected,
@@ -284,18 +285,20 @@ def responses_import(*, study: Study, data: bytes, filename: str, replace: bool 
             if current is None:
                 to_create.append(Response(prompt_id=prompt_pk, system=system, text=row.text, meta=row.meta,
                                           source=Response.Source.IMPORT, import_batch=batch,
+                                          names_model=find_model_mention(row.text),
                                           **_provenance_from_meta(row)))
             elif (current.text, current.meta) != (row.text, row.meta):
                 current.text, current.meta, current.import_batch = row.text, row.meta, batch
                 current.source = Response.Source.IMPORT
+                current.names_model = find_model_mention(row.text)
                 for name, value in _provenance_from_meta(row).items():
                     setattr(current, name, value)
                 to_update.append(current)
             else:
                 result.unchanged += 1
         _bulk_write(Response, to_create, to_update,
-                    ["text", "meta", "source", "import_batch", "model_name", "sampling_params", "seed",
-                     "finish_reason", "updated_at"],
+                    ["text", "meta", "source", "import_batch", "names_model", "model_name", "sampling_params",
+                     "seed", "finish_reason", "updated_at"],
                     progress, len(rows), result.unchanged)
         result.created, result.updated = len(to_create), len(to_update)
         _finish_batch(batch, result)

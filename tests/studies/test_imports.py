@@ -245,3 +245,20 @@ def test_import_commands_report_progress_and_errors(study, tmp_path, capsys):
     assert not Response.objects.exists()
     with pytest.raises(CommandError, match="No study with slug 'missing'"):
         call_command("import_prompts", "missing", str(prompts))
+
+
+@pytest.mark.parametrize(
+    ("text", "flag"),
+    [
+        ("As ChatGPT, I cannot browse the web.", "ChatGPT"),
+        ("I am LLaMA, a model by Meta.", "LLaMA"),
+        ("As an AI language model, I don't have opinions.", "As an AI language model"),
+        ("I was trained by OpenAI.", "trained by OpenAI"),
+        ("The capital of Peru is Lima.", ""),
+        ("Koalas sleep up to 20 hours a day.", ""),  # the plural animal is not the model name
+    ],
+)
+def test_responses_that_name_a_model_are_flagged(study_with_prompts, text, flag):
+    responses_import(study=study_with_prompts, filename="r.jsonl",
+                     data=jsonl({"prompt_id": "koala_0", "system": "koala-13b", "text": text}))
+    assert Response.objects.get().names_model == flag
