@@ -1,0 +1,322 @@
+"""The rating engine: rater entry, leasing comparisons, recording judgments, quality control.
+
+The rules (DESIGN.md, "Assignment"): each comparison gets exactly k judgments that count, never two from one
+rater; a rater holds at most one open lease, and a reload shows the same comparison in the same order;
+leases not submitted in time return to the pool; the next comparison is the least-filled one (then random),
+so a half-finished study is balanced; a submit that arrives twice records one judgment.
+
+How: one transaction per claim or submit. On PostgreSQL the candidate comparisons are read with
+SELECT ... FOR UPDATE SKIP LOCKED over a handful of rows found through the (study, is_gold, load, shuffle)
+index, so concurrent raters never wait on each other and the cost does not grow with the study. On SQLite
+(the embedded default) transactions are IMMEDIATE, which serialises writers. The unique constraints in
+raters.models are the last line of defence.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, F, OuterRef
+from django.utils import timezone
+
+from evalsite.studies.models import Comparison, Study
+from raters.models import Assignment, Judgment, Rater
+
+RECLAIM_BATCH = 20  # expired leases returned to the pool per claim; the periodic task catches up the rest
+MAX_REASON = 2000
+
+
+class RatingError(Exception):
+    """A rater's request that cannot be honoured; the message is safe to show to the rater."""
+
+
+class NotFound(RatingError):
+    pass
+
+
+# --- entry ------------------------------------------------------------------------------------------------
+
+def rater_enter(*, study: Study, provider: str, external_id: str, provider_data: dict | None = None) -> Rater:
+    """The rater for this (study, provider, id), created on first arrival; coming back resumes."""
+    external_id = external_id.strip()
+    if not external_id:
+        raise RatingError("The link is missing your participant id.")
+    if len(external_id) > 200:
+        raise RatingError("The participant id in the link is too long.")
+    try:
+        with transaction.atomic():
+            rater, created = Rater.objects.get_or_create(
+                study=study, provider=provider, external_id=external_id,
+                defaults={"provider_data": provider_data or {}},
+            )
+    except IntegrityError:  # two first requests at once: the other one created it
+        rater, created = Rater.objects.get(study=study, provider=provider, external_id=external_id), False
+    if not created and provider_data and provider_data != rater.provider_data:
+        # A returning MTurk worker comes with a new assignmentId; keep the latest for the submit form.
+        rater.provider_data = {**rater.provider_data, **provider_data}
+        rater.save(update_fields=["provider_data", "last_seen_at"])
+    return rater
+
+
+def rater_consent(*, rater: Rater) -> Rater:
+    if rater.consented_at is None:
+        rater.consented_at = timezone.now()
+        rater.save(update_fields=["consented_at", "last_seen_at"])
+    return rater
+
+
+# --- claiming ---------------------------------------------------------------------------------------------
+
+@dataclass
+class Claim:
+    """The rater's current assignment, or why there is none (`reason`: see `END_REASONS`)."""
+
+    assignment: Assignment | None
+    reason: str = ""
+
+    @property
+    def done(self) -> bool:
+        return self.assignment is None
+
+
+END_REASONS = {
+    "cap_reached": "You have completed all the comparisons of this study.",
+    "pool_empty": "There are no more comparisons for you right now. Thank you!",
+    "screened_out": "Thank you for your time.",
+    "blocked": "Thank you for your time.",
+    "not_live": "This study is not accepting ratings at the moment.",
+    "no_consent": "Please read and accept the instructions first.",
+}
+
+
+def assignment_claim(*, rater: Rater, now: datetime | None = None) -> Claim:
+    """The rater's open assignment if they have one, else a new lease on the best next comparison."""
+    now = now or timezone.now()
+    study = rater.study
+    with transaction.atomic():
+        current = (Assignment.objects.select_related("comparison")
+                   .filter(rater=rater, status=Assignment.Status.LEASED).first())
+        if current is not None:
+            if current.expires_at > now:
+                return Claim(current)
+            _expire(current, now)
+        if rater.status != Rater.Status.ACTIVE:
+            return Claim(None, rater.status)
+        if study.status != Study.Status.LIVE:
+            return Claim(None, "not_live")
+        if rater.consented_at is None:
+            return Claim(None, "no_consent")
+        if rater.judgments_count >= study.per_rater_cap:
+            return Claim(None, "cap_reached")
+        _reclaim(now, RECLAIM_BATCH)
+        comparison = None
+        if study.gold_rate > 0 and random.random() < study.gold_rate:
+            comparison = _pick(rater, study, gold=True)
+        if comparison is None:
+            comparison = _pick(rater, study, gold=False)
+        if comparison is None:
+            return Claim(None, "pool_empty")
+        # Alternate sides per comparison, starting at a random side: each system is on the left in half
+        # of each comparison's leases (to within one), hence in half of the study's. Gold comparisons are
+        # not counted in `load`, so they alternate over raters instead.
+        turn = rater.pk if comparison.is_gold else comparison.load
+        left_is_a = (turn + comparison.shuffle) % 2 == 0
+        assignment = Assignment.objects.create(
+            comparison=comparison, rater=rater, left_is_a=left_is_a, is_gold=comparison.is_gold,
+            leased_at=now, expires_at=now + timedelta(seconds=study.lease_ttl_seconds),
+        )
+        if not comparison.is_gold:
+            Comparison.objects.filter(pk=comparison.pk).update(load=F("load") + 1)
+        assignment.comparison = comparison
+        return Claim(assignment)
+
+
+def _pick(rater: Rater, study: Study, *, gold: bool) -> Comparison | None:
+    """The least-filled comparison this rater has not seen, skipping rows another claim holds locked.
+
+    The scan walks the (study, is_gold, load, shuffle) index from the emptiest end and stops at the first
+    row that qualifies, so its cost depends on how many comparisons this rater has seen, not on the study.
+    """
+    seen = Assignment.objects.filter(comparison=OuterRef("pk"), rater=rater)
+    candidates = (Comparison.objects.filter(study=study, is_gold=gold).filter(~Exists(seen))
+                  .order_by("load", "shuffle"))
+    if gold:
+        return candidates.first()  # shown to every rater, never full, so nothing to lock
+    candidates = candidates.filter(load__lt=study.judgments_per_comparison)
+    return next(iter(candidates.select_for_update(skip_locked=True, of=("self",))[:1]), None)
+
+
+def _expire(assignment: Assignment, now: datetime) -> None:
+    updated = Assignment.objects.filter(pk=assignment.pk, status=Assignment.Status.LEASED).update(
+        status=Assignment.Status.EXPIRED, closed_at=now)
+    if updated and not assignment.is_gold:
+        Comparison.objects.filter(pk=assignment.comparison_id).update(load=F("load") - 1)
+
+
+def reclaim_expired_leases(*, now: datetime | None = None, limit: int = 1000) -> int:
+    """Return abandoned leases to the pool. Claims do a few each; a periodic task catches up the rest."""
+    with transaction.atomic():
+        return _reclaim(now or timezone.now(), limit)
+
+
+def _reclaim(now: datetime, limit: int) -> int:
+    expired = list(Assignment.objects.filter(status=Assignment.Status.LEASED, expires_at__lte=now)
+                   .select_for_update(skip_locked=True).order_by("expires_at")[:limit])
+    for assignment in expired:
+        _expire(assignment, now)
+    return len(expired)
+
+
+# --- submitting -------------------------------------------------------------------------------------------
+
+@dataclass
+class Submission:
+    judgment: Judgment
+    duplicate: bool  # the same submit arrived before; nothing new was recorded
+
+
+def judgment_submit(*, rater: Rater, assignment_id: int, choice: str, strength: str = "", reason: str = "",
+                    active_seconds: float | None = None, now: datetime | None = None) -> Submission:
+    """Record the rater's judgment on their assignment; a repeated submit returns the first one."""
+    now = now or timezone.now()
+    study = rater.study
+    choice, strength, reason = (choice or "").strip(), (strength or "").strip(), (reason or "").strip()
+    with transaction.atomic():
+        assignment = (Assignment.objects.select_for_update(of=("self",)).select_related("comparison")
+                      .filter(pk=assignment_id, rater=rater).first())
+        if assignment is None:
+            raise NotFound("This comparison is not assigned to you.")
+        if assignment.status == Assignment.Status.SUBMITTED:
+            return Submission(Judgment.objects.get(assignment=assignment), duplicate=True)
+        _validate_choice(study, choice, strength, reason)
+        comparison = assignment.comparison
+        if assignment.status != Assignment.Status.LEASED:
+            _retake_lapsed_lease(assignment, comparison, study)
+        winner = _resolve_winner(choice, assignment.left_is_a)
+        server_seconds = max((now - assignment.leased_at).total_seconds(), 0.0)
+        if active_seconds is not None:
+            active_seconds = min(max(float(active_seconds), 0.0), server_seconds)
+        fastest = min(server_seconds, active_seconds if active_seconds is not None else server_seconds)
+        gold_passed = _gold_passed(comparison, winner) if comparison.is_gold else None
+        judgment = Judgment.objects.create(
+            assignment=assignment, comparison=comparison, rater=rater, choice=choice, winner=winner,
+            winner_response_id={"a": comparison.response_a_id, "b": comparison.response_b_id}.get(winner),
+            strength=strength if choice in (Judgment.Choice.LEFT, Judgment.Choice.RIGHT) else "",
+            reason=reason, server_seconds=server_seconds, active_seconds=active_seconds,
+            is_gold=comparison.is_gold, gold_passed=gold_passed,
+            too_fast=fastest < study.min_seconds_per_judgment,
+        )
+        Assignment.objects.filter(pk=assignment.pk).update(status=Assignment.Status.SUBMITTED, closed_at=now)
+        Comparison.objects.filter(pk=comparison.pk).update(judgments_done=F("judgments_done") + 1)
+        _count_for_rater(rater, comparison, gold_passed)
+    return Submission(judgment, duplicate=False)
+
+
+def _validate_choice(study: Study, choice: str, strength: str, reason: str) -> None:
+    allowed = [Judgment.Choice.LEFT, Judgment.Choice.RIGHT, Judgment.Choice.TIE]
+    if study.allows_both_bad:
+        allowed.append(Judgment.Choice.BOTH_BAD)
+    if choice not in allowed:
+        raise RatingError("Choose Response A, Response B" + (", tie or both bad." if study.allows_both_bad else " or tie."))
+    if study.asks_strength and choice in (Judgment.Choice.LEFT, Judgment.Choice.RIGHT):
+        if strength not in Judgment.Strength.values:
+            raise RatingError("Say whether the better response is slightly or much better.")
+    elif strength and strength not in Judgment.Strength.values:
+        raise RatingError("Unknown strength.")
+    if study.reason_mode == Study.ReasonMode.REQUIRED and not reason:
+        raise RatingError("Please give a short reason for your choice.")
+    if len(reason) > MAX_REASON:
+        raise RatingError(f"Please keep the reason under {MAX_REASON} characters.")
+
+
+def _retake_lapsed_lease(assignment: Assignment, comparison: Comparison, study: Study) -> None:
+    """A submit after the lease lapsed is kept if the comparison still needs it; otherwise say so."""
+    if assignment.status == Assignment.Status.RELEASED:
+        raise RatingError("This comparison is no longer open to you.")
+    if not comparison.is_gold:
+        taken = Comparison.objects.filter(pk=comparison.pk, load__lt=study.judgments_per_comparison).update(
+            load=F("load") + 1)
+        if not taken:
+            raise RatingError("Your time on this comparison ran out and it was given to someone else. "
+                              "Here is a new one.")
+
+
+def _resolve_winner(choice: str, left_is_a: bool) -> str:
+    if choice == Judgment.Choice.LEFT:
+        return Judgment.Winner.A if left_is_a else Judgment.Winner.B
+    if choice == Judgment.Choice.RIGHT:
+        return Judgment.Winner.B if left_is_a else Judgment.Winner.A
+    return Judgment.Winner.TIE  # tie and both-bad: neither response wins
+
+
+def _gold_passed(comparison: Comparison, winner: str) -> bool:
+    return winner == comparison.gold_expected
+
+
+def _count_for_rater(rater: Rater, comparison: Comparison, gold_passed: bool | None) -> None:
+    if gold_passed is None:
+        Rater.objects.filter(pk=rater.pk).update(judgments_count=F("judgments_count") + 1, last_seen_at=timezone.now())
+        rater.judgments_count += 1
+        return
+    Rater.objects.filter(pk=rater.pk).update(
+        gold_answered=F("gold_answered") + 1, gold_correct=F("gold_correct") + int(gold_passed),
+        last_seen_at=timezone.now())
+    rater.refresh_from_db(fields=["gold_answered", "gold_correct", "judgments_count", "status"])
+    study = rater.study
+    if (rater.status == Rater.Status.ACTIVE and rater.gold_answered >= study.gold_min_answered
+            and rater.gold_accuracy < study.gold_accuracy_threshold):
+        reason = (f"gold accuracy {rater.gold_correct}/{rater.gold_answered} below the study's threshold of "
+                  f"{study.gold_accuracy_threshold:.0%}")
+        _exclude_rater(rater, Rater.Status.SCREENED_OUT, reason)
+
+
+# --- researcher actions on raters ---------------------------------------------------------------------------
+
+def rater_block(*, rater: Rater, reason: str = "") -> Rater:
+    """Stop a rater; their judgments are kept but excluded, and the comparisons they held reopen."""
+    with transaction.atomic():
+        rater = Rater.objects.select_for_update().get(pk=rater.pk)
+        if rater.status != Rater.Status.BLOCKED:
+            _exclude_rater(rater, Rater.Status.BLOCKED, reason or "blocked by a researcher")
+    return rater
+
+
+def rater_unblock(*, rater: Rater) -> Rater:
+    """Let a blocked rater back in and count their judgments again where the comparison still has room."""
+    with transaction.atomic():
+        rater = Rater.objects.select_for_update().get(pk=rater.pk)
+        if rater.status != Rater.Status.BLOCKED:
+            return rater
+        k = rater.study.judgments_per_comparison
+        restored = 0
+        for judgment in rater.judgments.filter(excluded=True, is_gold=False).select_related("comparison"):
+            # Only the exclusion made for the block is undone, and only while the comparison is not yet
+            # full again: a comparison never ends with more than k judgments that count.
+            if judgment.excluded_reason != rater.status_reason:
+                continue
+            if Comparison.objects.filter(pk=judgment.comparison_id, load__lt=k).update(load=F("load") + 1):
+                Judgment.objects.filter(pk=judgment.pk).update(excluded=False, excluded_reason="")
+                restored += 1
+        rater.judgments.filter(excluded=True, is_gold=True, excluded_reason=rater.status_reason).update(
+            excluded=False, excluded_reason="")
+        rater.status, rater.status_reason = Rater.Status.ACTIVE, ""
+        rater.save(update_fields=["status", "status_reason", "last_seen_at"])
+    return rater
+
+
+def _exclude_rater(rater: Rater, status: str, reason: str) -> None:
+    """Flag every judgment of the rater as excluded, reopen their comparisons, release their open lease."""
+    now = timezone.now()
+    open_lease = Assignment.objects.filter(rater=rater, status=Assignment.Status.LEASED).first()
+    if open_lease is not None:
+        Assignment.objects.filter(pk=open_lease.pk).update(status=Assignment.Status.RELEASED, closed_at=now)
+        if not open_lease.is_gold:
+            Comparison.objects.filter(pk=open_lease.comparison_id).update(load=F("load") - 1)
+    counted = list(rater.judgments.filter(excluded=False, is_gold=False).values_list("comparison_id", flat=True))
+    rater.judgments.filter(excluded=False).update(excluded=True, excluded_reason=reason[:300])
+    if counted:
+        Comparison.objects.filter(pk__in=counted).update(load=F("load") - 1)
+    rater.status, rater.status_reason = status, reason[:300]
+    Rater.objects.filter(pk=rater.pk).update(status=status, status_reason=reason[:300])
