@@ -14,6 +14,10 @@ from django.db.models import Q
 from evalsite.studies.models import Comparison, Response, Study
 
 
+def new_session_token() -> str:
+    return secrets.token_urlsafe(18)
+
+
 def new_pseudonym() -> str:
     # Exports and researcher pages show this instead of the provider's worker id.
     return "r-" + secrets.token_hex(5)
@@ -34,6 +38,9 @@ class Rater(models.Model):
     provider = models.CharField(max_length=10, choices=Provider.choices)
     external_id = models.CharField(max_length=200, help_text="PROLIFIC_PID, MTurk workerId or the generic code.")
     pseudonym = models.CharField(max_length=20, unique=True, default=new_pseudonym)
+    # The rater's pages live under /r/t/<token>/: MTurk shows them in a third-party iframe, where browsers
+    # often drop cookies, so the session (and the proof that a POST comes from this rater) is in the URL.
+    token = models.CharField(max_length=40, unique=True, default=new_session_token, editable=False)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE, db_index=True)
     status_reason = models.CharField(max_length=300, blank=True)
     provider_data = models.JSONField(
