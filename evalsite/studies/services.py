@@ -19,7 +19,6 @@ from evalsite.studies.identity import find_model_mention
 from evalsite.studies.imports import (
     DecodedFile,
     ImportRejected,
-    PromptRow,
     ResponseRow,
     RowError,
     decode_upload,
@@ -52,7 +51,11 @@ JUDGMENT_SENSITIVE_FIELDS = ("scale", "pairing")
 def study_create(*, slug: str, title: str, created_by=None, **fields) -> Study:
     study = Study(slug=slug, title=title, created_by=created_by, **fields)
     study.full_clean()
-    study.save()
+    try:
+        with transaction.atomic():
+            study.save()
+    except IntegrityError:  # another request created the same slug between the check and the insert
+        raise StudyRuleError(f"A study with slug {slug!r} already exists.") from None
     return study
 
 
@@ -491,3 +494,31 @@ def api_token_regenerate(*, user):
 
     Token.objects.filter(user=user).delete()
     return Token.objects.create(user=user)
+
+
+# --- removing prompts (study files) ---------------------------------------------------------------------
+
+def prompts_remove(*, study: Study, external_ids: Iterable[str]) -> int:
+    """Remove prompts with their responses and comparisons; refused if any of their comparisons is judged.
+
+    Used when a study file no longer lists a prompt. Returns how many prompts were removed.
+    """
+    pks: list[int] = []
+    judged_ids: set[str] = set()
+    for chunk in _chunks(list(external_ids), BULK_BATCH):  # chunks: SQLite caps the parameters of one query
+        chunk_pks = list(Prompt.objects.filter(study=study, external_id__in=chunk).values_list("pk", flat=True))
+        pks += chunk_pks
+        judged_ids.update(Comparison.objects.filter(prompt_id__in=chunk_pks, judgments_done__gt=0)
+                          .values_list("prompt__external_id", flat=True))
+    judged = sorted(judged_ids)
+    if judged:
+        raise StudyRuleError(
+            f"Cannot remove prompts {', '.join(judged[:10])}{' ...' if len(judged) > 10 else ''}: their comparisons "
+            "already have judgments, which would be lost. Close the study instead, or create a new study without them."
+        )
+    with transaction.atomic():
+        for chunk in _chunks(pks, BULK_BATCH):
+            # Comparisons protect their responses, so they go first; responses follow their prompt (cascade).
+            Comparison.objects.filter(prompt_id__in=chunk).delete()
+            Prompt.objects.filter(pk__in=chunk).delete()
+    return len(pks)
