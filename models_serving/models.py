@@ -1,11 +1,26 @@
 """Where a system's responses can be generated: an OpenAI-compatible server and how to sample from it."""
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
 from evalsite.studies.models import System
+
+
+def validate_server_url(value: str) -> None:
+    """An http(s) URL with a host. Unlike URLValidator, single-label hosts (`http://vllm:8000/v1`, a compose
+    service name) are fine: that is how workers reach a vLLM server inside a cluster."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError(f"{value!r} is not an http(s) URL with a host, e.g. http://vllm:8000/v1.")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        raise ValidationError(f"{value!r} has an invalid port.") from None
 
 
 class Endpoint(models.Model):
@@ -15,7 +30,7 @@ class Endpoint(models.Model):
     """
 
     system = models.OneToOneField(System, on_delete=models.CASCADE, related_name="endpoint")
-    base_url = models.URLField(max_length=500, help_text="e.g. http://vllm:8000/v1")
+    base_url = models.CharField(max_length=500, validators=[validate_server_url], help_text="e.g. http://vllm:8000/v1")
     model = models.CharField(max_length=200, help_text="The model name the server serves.")
     api_key_env = models.CharField(
         max_length=100, blank=True,
