@@ -141,7 +141,7 @@ class Judgment(models.Model):
     rater = models.ForeignKey(Rater, on_delete=models.CASCADE, related_name="judgments")
     choice = models.CharField(max_length=10, choices=Choice.choices, help_text="As shown to the rater.")
     winner = models.CharField(max_length=3, choices=Winner.choices, help_text="Resolved to the comparison's a/b.")
-    winner_response = models.ForeignKey(Response, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    winner_response = models.ForeignKey(Response, null=True, blank=True, on_delete=models.RESTRICT, related_name="+")
     strength = models.CharField(max_length=10, choices=Strength.choices, blank=True)
     reason = models.TextField(blank=True)
     server_seconds = models.FloatField(help_text="From lease to submit, measured on the server.")

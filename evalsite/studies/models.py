@@ -8,10 +8,20 @@ from __future__ import annotations
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
+
+
+# Path segments under /studies/ that are pages, not studies.
+RESERVED_SLUGS = frozenset({"new", "account"})
+
+
+def validate_study_slug(value: str) -> None:
+    if value in RESERVED_SLUGS:
+        raise ValidationError(f"{value!r} is reserved for a page of the site; choose another slug.")
 
 
 def new_rater_key() -> str:
@@ -49,7 +59,7 @@ class Study(models.Model):
         OPTIONAL = "optional", "Optional"
         REQUIRED = "required", "Required"
 
-    slug = models.SlugField(max_length=80, unique=True)
+    slug = models.SlugField(max_length=80, unique=True, validators=[validate_study_slug])
     title = models.CharField(max_length=200, help_text="Researcher-facing; never shown to raters.")
     # Slugs and titles often name the systems ("koala-vs-chatgpt"), so raters see only these two.
     public_title = models.CharField(
@@ -311,8 +321,10 @@ class Comparison(models.Model):
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="comparisons")
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="comparisons")
-    response_a = models.ForeignKey(Response, on_delete=models.PROTECT, related_name="comparisons_as_a")
-    response_b = models.ForeignKey(Response, on_delete=models.PROTECT, related_name="comparisons_as_b")
+    # RESTRICT, not PROTECT: a compared response cannot be deleted on its own, but deleting the whole study
+    # (which deletes the comparisons too) must work.
+    response_a = models.ForeignKey(Response, on_delete=models.RESTRICT, related_name="comparisons_as_a")
+    response_b = models.ForeignKey(Response, on_delete=models.RESTRICT, related_name="comparisons_as_b")
     is_gold = models.BooleanField(default=False, db_index=True)
     gold_expected = models.CharField(max_length=3, choices=Expected.choices, blank=True)
     gold_note = models.TextField(blank=True, help_text="Why this is the right answer (researcher-only).")

@@ -81,6 +81,8 @@ def study_judgment_count(*, study: Study) -> int:
 
 def study_set_status(*, study: Study, status: str) -> Study:
     """Launch, pause, close or reopen. Launching needs comparisons to rate."""
+    if status not in Study.Status.values:
+        raise StudyRuleError(f"Unknown status {status!r}: use one of {', '.join(Study.Status.values)}.")
     if status == study.status:
         return study
     if status not in STATUS_TRANSITIONS.get(study.status, set()):

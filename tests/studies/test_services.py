@@ -153,3 +153,23 @@ def test_response_is_unique_per_prompt_and_system():
     response = ResponseFactory()
     with pytest.raises(IntegrityError), transaction.atomic():
         ResponseFactory(prompt=response.prompt, system=response.system)
+
+
+def test_a_study_with_comparisons_and_judgments_can_be_deleted():
+    from tests.raters.conftest import make_live_study, make_rater
+    from raters.services import assignment_claim, judgment_submit
+
+    study = make_live_study(n_prompts=2, min_seconds_per_judgment=0)
+    rater = make_rater(study, "w")
+    judgment_submit(rater=rater, assignment_id=assignment_claim(rater=rater).assignment.pk, choice="left")
+    study.delete()
+    assert not Study.objects.exists() and not Comparison.objects.exists()
+
+
+def test_a_compared_response_cannot_be_deleted_on_its_own():
+    from django.db.models import RestrictedError
+
+    study = make_study_with_responses(n_prompts=1)
+    comparisons_build(study=study)
+    with pytest.raises(RestrictedError):
+        study.comparisons.get().response_a.delete()
