@@ -124,6 +124,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TIMEZONE = "UTC"
+from raters.tasks import BEAT_SCHEDULE as _RATERS_BEAT_SCHEDULE  # noqa: E402 - models are imported lazily there
+
+CELERY_BEAT_SCHEDULE = {**_RATERS_BEAT_SCHEDULE}
 
 # --- auth -----------------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

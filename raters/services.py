@@ -275,9 +275,14 @@ def _count_for_rater(rater: Rater, comparison: Comparison, gold_passed: bool | N
 # --- researcher actions on raters ---------------------------------------------------------------------------
 
 def rater_block(*, rater: Rater, reason: str = "") -> Rater:
-    """Stop a rater; their judgments are kept but excluded, and the comparisons they held reopen."""
+    """Stop a rater; their judgments are kept but excluded, and the comparisons they held reopen.
+
+    A screened-out rater cannot be blocked: a later unblock would revive someone quality control removed.
+    """
     with transaction.atomic():
         rater = Rater.objects.select_for_update().get(pk=rater.pk)
+        if rater.status == Rater.Status.SCREENED_OUT:
+            raise RatingError(f"{rater.pseudonym} is already screened out by quality control; nothing changed.")
         if rater.status != Rater.Status.BLOCKED:
             _exclude_rater(rater, Rater.Status.BLOCKED, reason or "blocked by a researcher")
     return rater

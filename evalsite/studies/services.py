@@ -474,14 +474,25 @@ def comparisons_build(*, study: Study) -> BuildResult:
 
 
 def comparison_mark_gold(*, comparison: Comparison, expected: str, note: str = "") -> Comparison:
+    """Make a comparison a gold question. Only before raters have seen it: judgments collected as ordinary
+    ones would otherwise turn into quality checks the raters were never scored on, and the other way round."""
     if expected not in Comparison.Expected.values:
         raise StudyRuleError(f"Expected answer must be one of {', '.join(Comparison.Expected.values)}.")
+    _refuse_if_seen(comparison, "marked gold" if not comparison.is_gold else "changed")
     comparison.is_gold, comparison.gold_expected, comparison.gold_note = True, expected, note
     comparison.save(update_fields=["is_gold", "gold_expected", "gold_note"])
     return comparison
 
 
+def _refuse_if_seen(comparison: Comparison, what: str) -> None:
+    comparison.refresh_from_db(fields=["judgments_done", "load"])
+    if comparison.judgments_done or comparison.load:
+        raise StudyRuleError(f"Comparison #{comparison.pk} cannot be {what}: raters have already been given it "
+                             f"({plural(comparison.judgments_done, 'judgment')}). Mark another comparison instead.")
+
+
 def comparison_unmark_gold(*, comparison: Comparison) -> Comparison:
+    _refuse_if_seen(comparison, "unmarked")
     comparison.is_gold, comparison.gold_expected, comparison.gold_note = False, "", ""
     comparison.save(update_fields=["is_gold", "gold_expected", "gold_note"])
     return comparison

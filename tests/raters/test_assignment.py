@@ -250,3 +250,28 @@ def test_database_refuses_a_second_open_lease_and_a_second_judgment(live_study):
     with pytest.raises(IntegrityError), transaction.atomic():
         Judgment.objects.create(assignment=assignment, comparison=assignment.comparison, rater=rater,
                                 choice="tie", winner="tie", server_seconds=1)
+
+
+def test_a_screened_out_rater_cannot_be_blocked_and_so_never_revived_by_unblock(live_study):
+    rater = make_rater(live_study, "screened")
+    Rater.objects.filter(pk=rater.pk).update(status=Rater.Status.SCREENED_OUT)
+    rater.refresh_from_db()
+    with pytest.raises(RatingError, match="already screened out"):
+        rater_block(rater=rater)
+    assert Rater.objects.get(pk=rater.pk).status == Rater.Status.SCREENED_OUT
+
+
+def test_a_comparison_raters_have_seen_cannot_become_gold(live_study):
+    from evalsite.studies.services import StudyRuleError, comparison_unmark_gold
+
+    rater = make_rater(live_study, "w")
+    seen = assignment_claim(rater=rater).assignment.comparison
+    with pytest.raises(StudyRuleError, match="raters have already been given it"):
+        comparison_mark_gold(comparison=seen, expected="a")
+    judgment_submit(rater=rater, assignment_id=assignment_claim(rater=rater).assignment.pk, choice="left")
+    with pytest.raises(StudyRuleError, match="1 judgment"):
+        comparison_mark_gold(comparison=Comparison.objects.get(pk=seen.pk), expected="a")
+    fresh = Comparison.objects.filter(load=0).first()
+    comparison_mark_gold(comparison=fresh, expected="tie")
+    comparison_unmark_gold(comparison=fresh)
+    assert not Comparison.objects.get(pk=fresh.pk).is_gold

@@ -156,8 +156,8 @@ def test_response_is_unique_per_prompt_and_system():
 
 
 def test_a_study_with_comparisons_and_judgments_can_be_deleted():
-    from tests.raters.conftest import make_live_study, make_rater
     from raters.services import assignment_claim, judgment_submit
+    from tests.raters.conftest import make_live_study, make_rater
 
     study = make_live_study(n_prompts=2, min_seconds_per_judgment=0)
     rater = make_rater(study, "w")
