@@ -23,6 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalsite.settings")
 os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789abcdefghijklmnop")
 
+from _sql import drop_studies  # noqa: E402 - bench/ is on the path when run as a script
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -54,7 +56,7 @@ def build_study(n: int) -> int:
 
     from evalsite.studies.models import Study, System
 
-    Study.objects.filter(slug__startswith="bench-next-").delete()
+    drop_studies("bench-next-")
     study = Study.objects.create(slug=f"bench-next-{n}", title="bench", status=Study.Status.LIVE,
                                  judgments_per_comparison=3, per_rater_cap=100_000, min_seconds_per_judgment=0)
     reference = System.objects.create(study=study, name="reference", role="reference")
@@ -70,6 +72,7 @@ def build_study(n: int) -> int:
                        finish_reason, meta, names_model, created_at, updated_at)
                    SELECT id, %s, 'answer', 'import', '', '{}', '', '{}', '', now(), now()
                    FROM studies_prompt WHERE study_id = %s""", [system_id, study.pk])
+        cursor.execute("ANALYZE studies_response")  # without statistics the pairing join below goes quadratic
         # 30% of comparisons already full (load = k), the rest spread over 0..2: a study in mid-flight.
         cursor.execute(
             """INSERT INTO studies_comparison (study_id, prompt_id, response_a_id, response_b_id, is_gold,
@@ -116,9 +119,7 @@ def measure(study_id: int, rounds: int) -> tuple[float, float, int, str]:
 
 
 def drop_study(study_id: int) -> None:
-    from evalsite.studies.models import Study
-
-    Study.objects.filter(pk=study_id).delete()
+    drop_studies("bench-next-")
 
 
 if __name__ == "__main__":

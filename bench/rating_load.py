@@ -34,6 +34,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalsite.settings")
 os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789abcdefghijklmnop")
 os.environ.setdefault("ALLOW_HTTP", "true")
 
+from _sql import drop_studies  # noqa: E402 - bench/ is on the path when run as a script
+
 ASSIGNMENT = re.compile(rb'name="assignment" value="(\d+)"')
 
 
@@ -79,7 +81,7 @@ def build_study(n: int, k: int) -> tuple[str, int]:
 
     from evalsite.studies.models import Study, System
 
-    Study.objects.filter(slug="bench-rating-load").delete()
+    drop_studies("bench-rating-load")
     study = Study.objects.create(slug="bench-rating-load", title="bench", status=Study.Status.LIVE,
                                  judgments_per_comparison=k, per_rater_cap=50, min_seconds_per_judgment=0,
                                  instructions="Pick the better response.")
@@ -97,6 +99,7 @@ def build_study(n: int, k: int) -> tuple[str, int]:
                        finish_reason, meta, names_model, created_at, updated_at)
                    SELECT id, %s, %s, 'import', '', '{}', '', '{}', '', now(), now()
                    FROM studies_prompt WHERE study_id = %s""", [system.pk, f"**{system.name[0]}** {answer}", study.pk])
+        cursor.execute("ANALYZE studies_response")  # without statistics the pairing join below goes quadratic
         cursor.execute(
             """INSERT INTO studies_comparison (study_id, prompt_id, response_a_id, response_b_id, is_gold,
                    gold_expected, gold_note, judgments_done, load, shuffle, created_at)

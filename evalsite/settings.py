@@ -208,6 +208,7 @@ if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"redact_rater_tokens": {"()": "evalsite.log_filters.RedactRaterTokens"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_rater_tokens"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }

@@ -13,3 +13,25 @@ def test_api_docs_load_their_assets_from_our_static_files(client):
     html = client.get("/api/v1/docs/").content.decode()
     assert "drf_spectacular_sidecar" in html
     assert "cdn.jsdelivr" not in html and "unpkg" not in html
+
+
+def test_rater_tokens_never_reach_the_logs():
+    import logging
+
+    from evalsite.log_filters import RedactRaterTokens
+
+    record = logging.LogRecord("django.request", logging.WARNING, __file__, 1, "Not Found: %s",
+                               ("/r/t/SeCrEtToKeN123/rate",), None)
+    RedactRaterTokens().filter(record)
+    assert record.getMessage() == "Not Found: /r/t/[token]/rate"
+
+
+def test_log_records_with_mapping_arguments_pass_through_the_redaction():
+    import logging
+
+    from evalsite.log_filters import RedactRaterTokens
+
+    record = logging.LogRecord("celery", logging.INFO, __file__, 1, "Task %(name)s at %(path)s",
+                               ({"name": "reclaim", "path": "/r/t/abc/done"},), None)
+    RedactRaterTokens().filter(record)
+    assert record.getMessage() == "Task reclaim at /r/t/[token]/done"
