@@ -14,7 +14,6 @@ from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
 
-
 # Path segments under /studies/ that are pages, not studies.
 RESERVED_SLUGS = frozenset({"new", "account"})
 
