@@ -93,44 +93,53 @@ END_REASONS = {
 
 def assignment_claim(*, rater: Rater, now: datetime | None = None) -> Claim:
     """The rater's open assignment if they have one, else a new lease on the best next comparison."""
-    now = now or timezone.now()
-    study = rater.study
     with transaction.atomic():
+        return _claim(rater, now or timezone.now())
+
+
+def _claim(rater: Rater, now: datetime, *, has_open_lease: bool = True) -> Claim:
+    """Claim inside the caller's transaction. `has_open_lease=False` skips looking for an open lease when
+    the caller has just closed the rater's only one (a submit)."""
+    study = rater.study
+    if has_open_lease:
         current = (Assignment.objects.select_related("comparison")
                    .filter(rater=rater, status=Assignment.Status.LEASED).first())
         if current is not None:
             if current.expires_at > now:
                 return Claim(current)
             _expire(current, now)
-        if rater.status != Rater.Status.ACTIVE:
-            return Claim(None, rater.status)
-        if study.status != Study.Status.LIVE:
-            return Claim(None, "not_live")
-        if rater.consented_at is None:
-            return Claim(None, "no_consent")
-        if rater.judgments_count >= study.per_rater_cap:
-            return Claim(None, "cap_reached")
-        _reclaim(now, RECLAIM_BATCH)
-        comparison = None
-        if study.gold_rate > 0 and random.random() < study.gold_rate:
-            comparison = _pick(rater, study, gold=True)
-        if comparison is None:
-            comparison = _pick(rater, study, gold=False)
-        if comparison is None:
-            return Claim(None, "pool_empty")
-        # Alternate sides per comparison, starting at a random side: each system is on the left in half
-        # of each comparison's leases (to within one), hence in half of the study's. Gold comparisons are
-        # not counted in `load`, so they alternate over raters instead.
-        turn = rater.pk if comparison.is_gold else comparison.load
-        left_is_a = (turn + comparison.shuffle) % 2 == 0
-        assignment = Assignment.objects.create(
-            comparison=comparison, rater=rater, left_is_a=left_is_a, is_gold=comparison.is_gold,
-            leased_at=now, expires_at=now + timedelta(seconds=study.lease_ttl_seconds),
-        )
-        if not comparison.is_gold:
-            Comparison.objects.filter(pk=comparison.pk).update(load=F("load") + 1)
-        assignment.comparison = comparison
-        return Claim(assignment)
+    if rater.status != Rater.Status.ACTIVE:
+        return Claim(None, rater.status)
+    if study.status != Study.Status.LIVE:
+        return Claim(None, "not_live")
+    if rater.consented_at is None:
+        return Claim(None, "no_consent")
+    if rater.judgments_count >= study.per_rater_cap:
+        return Claim(None, "cap_reached")
+    comparison = None
+    if study.gold_rate > 0 and random.random() < study.gold_rate:
+        comparison = _pick(rater, study, gold=True)
+    if comparison is None:
+        comparison = _pick(rater, study, gold=False)
+    # Abandoned leases are returned to the pool by a periodic task; when the pool looks empty, do it now
+    # (in the embedded default there is no beat) rather than send a rater away from work that exists.
+    if comparison is None and _reclaim(now, RECLAIM_BATCH):
+        comparison = _pick(rater, study, gold=False)
+    if comparison is None:
+        return Claim(None, "pool_empty")
+    # Alternate sides per comparison, starting at a random side: each system is on the left in half
+    # of each comparison's leases (to within one), hence in half of the study's. Gold comparisons are
+    # not counted in `load`, so they alternate over raters instead.
+    turn = rater.pk if comparison.is_gold else comparison.load
+    left_is_a = (turn + comparison.shuffle) % 2 == 0
+    assignment = Assignment.objects.create(
+        comparison=comparison, rater=rater, left_is_a=left_is_a, is_gold=comparison.is_gold,
+        leased_at=now, expires_at=now + timedelta(seconds=study.lease_ttl_seconds),
+    )
+    if not comparison.is_gold:
+        Comparison.objects.filter(pk=comparison.pk).update(load=F("load") + 1)
+    assignment.comparison = comparison
+    return Claim(assignment)
 
 
 def _pick(rater: Rater, study: Study, *, gold: bool) -> Comparison | None:
@@ -175,43 +184,63 @@ def _reclaim(now: datetime, limit: int) -> int:
 class Submission:
     judgment: Judgment
     duplicate: bool  # the same submit arrived before; nothing new was recorded
+    lapsed: bool = False  # submitted after its lease lapsed: the rater may hold a newer open lease
 
 
 def judgment_submit(*, rater: Rater, assignment_id: int, choice: str, strength: str = "", reason: str = "",
                     active_seconds: float | None = None, now: datetime | None = None) -> Submission:
     """Record the rater's judgment on their assignment; a repeated submit returns the first one."""
+    with transaction.atomic():
+        return _submit(rater, assignment_id, choice, strength, reason, active_seconds, now or timezone.now())
+
+
+def judgment_submit_and_claim(*, rater: Rater, assignment_id: int, choice: str, strength: str = "",
+                              reason: str = "", active_seconds: float | None = None,
+                              now: datetime | None = None) -> tuple[Submission, Claim]:
+    """Submit and lease the next comparison in one transaction: the rating loop's round trip.
+
+    One commit instead of two, and no lookup of an open lease after a fresh submit (it just closed the
+    rater's only one). A refused submit (RatingError) rolls back and claims nothing.
+    """
     now = now or timezone.now()
+    with transaction.atomic():
+        submission = _submit(rater, assignment_id, choice, strength, reason, active_seconds, now)
+        return submission, _claim(rater, now, has_open_lease=submission.duplicate or submission.lapsed)
+
+
+def _submit(rater: Rater, assignment_id: int, choice: str, strength: str, reason: str,
+            active_seconds: float | None, now: datetime) -> Submission:
     study = rater.study
     choice, strength, reason = (choice or "").strip(), (strength or "").strip(), (reason or "").strip()
-    with transaction.atomic():
-        assignment = (Assignment.objects.select_for_update(of=("self",)).select_related("comparison")
-                      .filter(pk=assignment_id, rater=rater).first())
-        if assignment is None:
-            raise NotFound("This comparison is not assigned to you.")
-        if assignment.status == Assignment.Status.SUBMITTED:
-            return Submission(Judgment.objects.get(assignment=assignment), duplicate=True)
-        _validate_choice(study, choice, strength, reason)
-        comparison = assignment.comparison
-        if assignment.status != Assignment.Status.LEASED:
-            _retake_lapsed_lease(assignment, comparison, study)
-        winner = _resolve_winner(choice, assignment.left_is_a)
-        server_seconds = max((now - assignment.leased_at).total_seconds(), 0.0)
-        if active_seconds is not None:
-            active_seconds = min(max(float(active_seconds), 0.0), server_seconds)
-        fastest = min(server_seconds, active_seconds if active_seconds is not None else server_seconds)
-        gold_passed = _gold_passed(comparison, winner) if comparison.is_gold else None
-        judgment = Judgment.objects.create(
-            assignment=assignment, comparison=comparison, rater=rater, choice=choice, winner=winner,
-            winner_response_id={"a": comparison.response_a_id, "b": comparison.response_b_id}.get(winner),
-            strength=strength if choice in (Judgment.Choice.LEFT, Judgment.Choice.RIGHT) else "",
-            reason=reason, server_seconds=server_seconds, active_seconds=active_seconds,
-            is_gold=comparison.is_gold, gold_passed=gold_passed,
-            too_fast=fastest < study.min_seconds_per_judgment,
-        )
-        Assignment.objects.filter(pk=assignment.pk).update(status=Assignment.Status.SUBMITTED, closed_at=now)
-        Comparison.objects.filter(pk=comparison.pk).update(judgments_done=F("judgments_done") + 1)
-        _count_for_rater(rater, comparison, gold_passed)
-    return Submission(judgment, duplicate=False)
+    assignment = (Assignment.objects.select_for_update(of=("self",)).select_related("comparison")
+                  .filter(pk=assignment_id, rater=rater).first())
+    if assignment is None:
+        raise NotFound("This comparison is not assigned to you.")
+    if assignment.status == Assignment.Status.SUBMITTED:
+        return Submission(Judgment.objects.get(assignment=assignment), duplicate=True)
+    _validate_choice(study, choice, strength, reason)
+    comparison = assignment.comparison
+    lapsed = assignment.status != Assignment.Status.LEASED
+    if lapsed:
+        _retake_lapsed_lease(assignment, comparison, study)
+    winner = _resolve_winner(choice, assignment.left_is_a)
+    server_seconds = max((now - assignment.leased_at).total_seconds(), 0.0)
+    if active_seconds is not None:
+        active_seconds = min(max(float(active_seconds), 0.0), server_seconds)
+    fastest = min(server_seconds, active_seconds if active_seconds is not None else server_seconds)
+    gold_passed = _gold_passed(comparison, winner) if comparison.is_gold else None
+    judgment = Judgment.objects.create(
+        assignment=assignment, comparison=comparison, rater=rater, choice=choice, winner=winner,
+        winner_response_id={"a": comparison.response_a_id, "b": comparison.response_b_id}.get(winner),
+        strength=strength if choice in (Judgment.Choice.LEFT, Judgment.Choice.RIGHT) else "",
+        reason=reason, server_seconds=server_seconds, active_seconds=active_seconds,
+        is_gold=comparison.is_gold, gold_passed=gold_passed,
+        too_fast=fastest < study.min_seconds_per_judgment,
+    )
+    Assignment.objects.filter(pk=assignment.pk).update(status=Assignment.Status.SUBMITTED, closed_at=now)
+    Comparison.objects.filter(pk=comparison.pk).update(judgments_done=F("judgments_done") + 1)
+    _count_for_rater(rater, comparison, gold_passed)
+    return Submission(judgment, duplicate=False, lapsed=lapsed)
 
 
 def _validate_choice(study: Study, choice: str, strength: str, reason: str) -> None:

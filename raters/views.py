@@ -30,7 +30,14 @@ from evalsite.studies.rendering import render_markdown
 from raters import selectors
 from raters.csp import MTURK_ORIGINS, rater_page
 from raters.models import Assignment, Judgment, Rater
-from raters.services import RatingError, assignment_claim, judgment_submit, rater_consent, rater_enter
+from raters.services import (
+    RatingError,
+    assignment_claim,
+    judgment_submit,
+    judgment_submit_and_claim,
+    rater_consent,
+    rater_enter,
+)
 
 PROLIFIC_PARAMS = ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID")
 MTURK_PARAMS = ("workerId", "assignmentId", "hitId", "turkSubmitTo")
@@ -309,9 +316,13 @@ def _submit(request: HttpRequest, rater: Rater) -> HttpResponse:
     try:
         if assignment_id is None:
             raise RatingError("The form did not say which comparison it was for. Here it is again.")
-        judgment_submit(rater=rater, assignment_id=assignment_id, choice=posted["choice"],
-                        strength=posted["strength"], reason=posted["reason"],
-                        active_seconds=_active_seconds(request.POST.get("active_seconds")))
+        answer = {"rater": rater, "assignment_id": assignment_id, "choice": posted["choice"],
+                  "strength": posted["strength"], "reason": posted["reason"],
+                  "active_seconds": _active_seconds(request.POST.get("active_seconds"))}
+        if request.htmx:  # the next comparison goes back in this response: lease it in the same transaction
+            _, claim = judgment_submit_and_claim(**answer)
+        else:
+            judgment_submit(**answer)
     except RatingError as exc:
         # Show what the rater has to answer now: the same comparison with their input kept, or, if that one
         # is gone (lease lapsed and taken, not theirs), the one they hold now.
@@ -324,7 +335,6 @@ def _submit(request: HttpRequest, rater: Rater) -> HttpResponse:
     # Recorded (or recorded before: a double click, a second tab, a replay). Either way the next comparison.
     if not request.htmx:
         return _see_other(reverse("raters:rate", args=[rater.token]))
-    claim = assignment_claim(rater=rater)
     if claim.done:
         return _claim_ended(request, rater, claim.reason)
     return _rating_page(request, rater, claim.assignment)

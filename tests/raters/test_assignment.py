@@ -275,3 +275,37 @@ def test_a_comparison_raters_have_seen_cannot_become_gold(live_study):
     comparison_mark_gold(comparison=fresh, expected="tie")
     comparison_unmark_gold(comparison=fresh)
     assert not Comparison.objects.get(pk=fresh.pk).is_gold
+
+
+def test_a_late_submit_while_holding_a_newer_lease_hands_back_that_lease(db):
+    from raters.services import judgment_submit_and_claim
+
+    study = make_live_study(n_prompts=3, judgments_per_comparison=1, lease_ttl_seconds=60, min_seconds_per_judgment=0)
+    rater = make_rater(study, "two-tabs")
+    old = assignment_claim(rater=rater).assignment
+    later = timezone.now() + timedelta(seconds=61)
+    newer = assignment_claim(rater=rater, now=later).assignment  # the old lease lapsed; a new one is leased
+    assert newer.pk != old.pk
+    submission, claim = judgment_submit_and_claim(rater=rater, assignment_id=old.pk, choice="left", now=later)
+    assert submission.lapsed and claim.assignment.pk == newer.pk
+    assert Assignment.objects.filter(rater=rater, status=Assignment.Status.LEASED).count() == 1
+
+
+def test_a_claim_reclaims_abandoned_leases_itself_when_the_pool_looks_empty(db):
+    study = make_live_study(n_prompts=1, judgments_per_comparison=1, lease_ttl_seconds=60)
+    assert not assignment_claim(rater=make_rater(study, "walks-away")).done
+    other = make_rater(study, "other")
+    assert assignment_claim(rater=other).reason == "pool_empty"
+    claim = assignment_claim(rater=other, now=timezone.now() + timedelta(seconds=61))
+    assert not claim.done and Comparison.objects.get().load == 1
+
+
+def test_submit_and_claim_in_one_round_trip_records_once_and_leases_the_next(live_study):
+    from raters.services import judgment_submit_and_claim
+
+    rater = make_rater(live_study, "fast-loop")
+    first = assignment_claim(rater=rater).assignment
+    submission, claim = judgment_submit_and_claim(rater=rater, assignment_id=first.pk, choice="right")
+    again, same_claim = judgment_submit_and_claim(rater=rater, assignment_id=first.pk, choice="left")
+    assert not submission.duplicate and again.duplicate and same_claim.assignment.pk == claim.assignment.pk
+    assert Judgment.objects.count() == 1 and claim.assignment.comparison_id != first.comparison_id

@@ -7,7 +7,7 @@ from django.db import connection, connections
 
 from evalsite.studies.models import Comparison
 from raters.models import Assignment, Judgment
-from raters.services import RatingError, assignment_claim, judgment_submit
+from raters.services import RatingError, assignment_claim, judgment_submit, judgment_submit_and_claim
 from tests.raters.conftest import make_live_study, make_rater
 
 pytestmark = [
@@ -27,13 +27,20 @@ def test_sixty_raters_claiming_and_submitting_at_once_end_with_exactly_k():
     errors: list[BaseException] = []
     lock = threading.Lock()
 
-    def rate(rater, replay: bool) -> None:
+    def rate(rater, replay: bool, one_transaction: bool) -> None:
         try:
             start.wait()
-            while not (claim := assignment_claim(rater=rater)).done:
-                submission = judgment_submit(rater=rater, assignment_id=claim.assignment.pk, choice="left")
+            claim = assignment_claim(rater=rater)
+            while not claim.done:
+                assignment = claim.assignment
+                if one_transaction:  # the htmx loop: submit and lease the next in one transaction
+                    submission, claim = judgment_submit_and_claim(rater=rater, assignment_id=assignment.pk,
+                                                                  choice="left")
+                else:  # the plain-form loop: submit, then claim on the next page load
+                    submission = judgment_submit(rater=rater, assignment_id=assignment.pk, choice="left")
+                    claim = assignment_claim(rater=rater)
                 if replay:  # a double click: the same submit again must not record a second judgment
-                    again = judgment_submit(rater=rater, assignment_id=claim.assignment.pk, choice="right")
+                    again = judgment_submit(rater=rater, assignment_id=assignment.pk, choice="right")
                     assert again.duplicate and again.judgment.pk == submission.judgment.pk
                 with lock:
                     accepted.append(submission.judgment.pk)
@@ -44,7 +51,7 @@ def test_sixty_raters_claiming_and_submitting_at_once_end_with_exactly_k():
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=rate, args=(rater, i % 5 == 0)) for i, rater in enumerate(raters)]
+    threads = [threading.Thread(target=rate, args=(rater, i % 5 == 0, i % 2 == 0)) for i, rater in enumerate(raters)]
     for thread in threads:
         thread.start()
     for thread in threads:
