@@ -34,7 +34,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalsite.settings")
 os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789abcdefghijklmnop")
 os.environ.setdefault("ALLOW_HTTP", "true")
 
-from _sql import drop_studies  # noqa: E402 - bench/ is on the path when run as a script
+from _sql import drop_studies, vacuum  # noqa: E402 - bench/ is on the path when run as a script
 
 ASSIGNMENT = re.compile(rb'name="assignment" value="(\d+)"')
 
@@ -46,8 +46,11 @@ def main() -> None:
     parser.add_argument("--think", type=float, default=0.5, help="seconds a rater waits before each submit")
     parser.add_argument("--comparisons", type=int, default=10_000)
     parser.add_argument("--k", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker (gthread)")
+    parser.add_argument("--worker-class", default="sync",
+                        help="gunicorn worker class; with gthread one worker can take most keep-alive "
+                             "connections and become the bottleneck")
     args = parser.parse_args()
 
     import django
@@ -64,7 +67,8 @@ def main() -> None:
     connection.close()
 
     port = free_port()
-    server = start_gunicorn(port, args.workers, args.threads)
+    server = start_gunicorn(port, args.workers, args.threads, args.worker_class)
+    print(f"load starts: gunicorn pid {server.pid}", flush=True)
     try:
         base = f"http://127.0.0.1:{port}"
         result = asyncio.run(run_load(base, rater_key, args.raters, args.seconds, args.think))
@@ -108,7 +112,7 @@ def build_study(n: int, k: int) -> tuple[str, int]:
                FROM studies_response r1 JOIN studies_response r2
                  ON r1.prompt_id = r2.prompt_id AND r1.system_id = %s AND r2.system_id = %s""",
             [study.pk, reference.pk, candidate.pk])
-        cursor.execute("ANALYZE")
+    vacuum()
     return study.rater_key, study.pk
 
 
@@ -118,9 +122,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gunicorn(port: int, workers: int, threads: int) -> subprocess.Popen:
+def start_gunicorn(port: int, workers: int, threads: int, worker_class: str) -> subprocess.Popen:
     command = [sys.executable, "-m", "gunicorn", "evalsite.wsgi:application", "--bind", f"127.0.0.1:{port}",
-               "--workers", str(workers), "--worker-class", "gthread", "--threads", str(threads),
+               "--workers", str(workers), "--worker-class", worker_class, "--threads", str(threads),
                "--log-level", "warning", "--timeout", "60"]
     server = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "DEBUG": "false"})
     for _ in range(100):
@@ -197,8 +201,8 @@ def report(result: dict, args) -> None:
     def pct(p: float) -> float:
         return latencies[min(n - 1, int(p * n))] * 1000
 
-    print(f"raters {args.raters}, {args.seconds:.0f} s, think {args.think} s, gunicorn {args.workers}x{args.threads} "
-          f"threads, {args.comparisons:,} comparisons, k={args.k}")
+    print(f"raters {args.raters}, {args.seconds:.0f} s, think {args.think} s, gunicorn {args.worker_class} "
+          f"{args.workers} workers x {args.threads} threads, {args.comparisons:,} comparisons, k={args.k}")
     print(f"judgments {n}  ->  {n / result['elapsed']:.1f} judgments/s")
     print(f"submit-and-next round trip: p50 {pct(0.50):.1f} ms, p95 {pct(0.95):.1f} ms, p99 {pct(0.99):.1f} ms, "
           f"mean {statistics.mean(latencies) * 1000:.1f} ms")

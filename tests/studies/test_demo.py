@@ -83,3 +83,12 @@ def test_demo_keeps_the_password_of_an_existing_researcher_user():
     assert user.check_password("chosen-by-the-admin-1")
     assert user.is_staff and user_is_researcher(user)
     assert "already exists" in output
+
+
+def test_demo_prints_rater_entry_links(db, capsys):
+    from django.core.management import call_command
+
+    call_command("demo")
+    out = capsys.readouterr().out
+    assert "/r/" in out and "generic http" in out and "prolific http" in out
+    assert "demo-imitation-vs-reference/go" not in out  # rater links use the opaque key, never the slug

@@ -4,11 +4,13 @@ Safe to run again: the study file is applied through the same code as `study_app
 the study already matches), and the login and its API token are created only once.
 """
 import secrets
+from io import StringIO
 from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.urls import reverse
@@ -57,6 +59,20 @@ class Command(BaseCommand):
         self.stdout.write(f"  API docs:    {base}{reverse('api-docs')}")
         self.stdout.write(f'  API example: curl -H "Authorization: Token {token.key}" '
                           f"{base}{reverse('api-study-detail', args=[study.slug])}")
+        self._rater_links(study.slug)
+
+    def _rater_links(self, slug: str) -> None:
+        # By command name, not by import: the studies app sits below the raters app and never imports it.
+        links = StringIO()
+        try:
+            call_command("links", slug, stdout=links)
+        except CommandError:  # the raters app is not installed: nothing to rate with
+            return
+        self.stdout.write("")
+        self.stdout.write(f"Rate as a crowd worker would (each generic code is a new rater; "
+                          f"python manage.py links {slug} makes more):")
+        for line in links.getvalue().splitlines():
+            self.stdout.write(f"  {line}")
 
     def _researcher(self):
         """The demo login: a researcher who may also open the admin. Returns (user, new password or None)."""
