@@ -5,6 +5,7 @@ assignment fixed, and counts. System names, ids and metadata never leave this mo
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from django.utils.safestring import SafeString
@@ -54,14 +55,28 @@ def _turns(turns: list[dict]) -> list[Turn]:
 
 
 def comparison_view(assignment: Assignment) -> ComparisonView:
-    """The assignment's comparison in its stored left/right order, rendered safely; one query."""
-    comparison = (Comparison.objects.select_related("prompt", "response_a", "response_b")
-                  .only("prompt__text", "prompt__messages", "response_a__text", "response_b__text")
-                  .get(pk=assignment.comparison_id))
+    """The assignment's comparison in its stored left/right order, rendered safely.
+
+    A fresh lease arrives with the prompt and both responses already loaded (the engine reads them in the
+    query that leases the comparison); otherwise one query fetches them.
+    """
+    if _texts_loaded(assignment):
+        comparison = assignment.comparison
+    else:
+        comparison = (Comparison.objects.select_related("prompt", "response_a", "response_b")
+                      .only("prompt__text", "prompt__messages", "response_a__text", "response_b__text")
+                      .get(pk=assignment.comparison_id))
     a, b = comparison.response_a.text, comparison.response_b.text
     left, right = (a, b) if assignment.left_is_a else (b, a)
     return ComparisonView(turns=_turns(comparison.prompt.turns), left_html=render_markdown(left),
                           right_html=render_markdown(right))
+
+
+def _texts_loaded(assignment: Assignment) -> bool:
+    if not Assignment._meta.get_field("comparison").is_cached(assignment):
+        return False
+    fields = [Comparison._meta.get_field(name) for name in ("prompt", "response_a", "response_b")]
+    return all(field.is_cached(assignment.comparison) for field in fields)
 
 
 def example_comparison_view() -> ComparisonView:
@@ -92,16 +107,34 @@ def rater_progress(rater: Rater) -> Progress:
 
     Gold comparisons are mixed in unannounced, so they are counted like any other: the counter must not stall
     after one and give it away. The total is the ordinary comparisons this rater can get (the cap, or fewer
-    in a small study) grown by the study's gold rate. Counting the study's comparisons stops at the cap, so
-    it costs the same in a study of a thousand or a million.
+    in a small study) grown by the study's gold rate.
     """
     study = rater.study
-    cap = study.per_rater_cap
-    available = Comparison.objects.filter(study_id=study.pk, is_gold=False).order_by()[:cap].count()
-    ordinary = max(min(cap, available), 1)
+    ordinary = max(min(study.per_rater_cap, _ordinary_comparisons(study)), 1)
     total = round(ordinary / (1 - study.gold_rate)) if study.gold_rate < 1 else ordinary
     done = rater.judgments_count + rater.gold_answered
     return Progress(current=done + 1, total=max(total, done + 1))
+
+
+_COUNT_TTL = 30.0  # seconds; comparisons are added rarely (when a researcher builds them)
+_counts: dict[tuple[int, str, int], tuple[float, int]] = {}
+
+
+def _ordinary_comparisons(study: Study) -> int:
+    """How many ordinary comparisons the study has, up to the per-rater cap.
+
+    Counting stops at the cap, so it costs the same in a study of a thousand or a million; the answer is
+    kept in this process for a few seconds, so the rating loop does not ask the database every round trip.
+    The key includes the random rater_key, so a reused primary key (tests) never sees another study's count.
+    """
+    key = (study.pk, study.rater_key, study.per_rater_cap)
+    now = time.monotonic()
+    cached = _counts.get(key)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    count = Comparison.objects.filter(study_id=study.pk, is_gold=False).order_by()[:study.per_rater_cap].count()
+    _counts[key] = (now + _COUNT_TTL, count)
+    return count
 
 
 def rater_has_judged(rater: Rater) -> bool:

@@ -149,8 +149,9 @@ def _pick(rater: Rater, study: Study, *, gold: bool) -> Comparison | None:
     row that qualifies, so its cost depends on how many comparisons this rater has seen, not on the study.
     """
     seen = Assignment.objects.filter(comparison=OuterRef("pk"), rater=rater)
+    # The prompt and both responses come along, so the page shows the new comparison without another query.
     candidates = (Comparison.objects.filter(study=study, is_gold=gold).filter(~Exists(seen))
-                  .order_by("load", "shuffle"))
+                  .select_related("prompt", "response_a", "response_b").order_by("load", "shuffle"))
     if gold:
         return candidates.first()  # shown to every rater, never full, so nothing to lock
     candidates = candidates.filter(load__lt=study.judgments_per_comparison)
