@@ -11,9 +11,15 @@ DROP_STUDY = [
     "DELETE FROM raters_rater WHERE study_id = %(id)s",
     "DELETE FROM studies_comparison WHERE study_id = %(id)s",
     "DELETE FROM studies_response WHERE system_id IN (SELECT id FROM studies_system WHERE study_id = %(id)s)",
-    "DELETE FROM studies_prompt WHERE study_id = %(id)s",
     "DELETE FROM studies_importbatch WHERE study_id = %(id)s",
+    *(f"DELETE FROM models_serving_generation{table} WHERE job_id IN (SELECT j.id FROM "
+      "models_serving_generationjob j JOIN studies_system s ON s.id = j.system_id WHERE s.study_id = %(id)s)"
+      for table in ("failure", "chunk")),
+    "UPDATE models_serving_generationjob SET retry_of_id = NULL WHERE system_id IN "
+    "(SELECT id FROM studies_system WHERE study_id = %(id)s)",
+    "DELETE FROM models_serving_generationjob WHERE system_id IN (SELECT id FROM studies_system WHERE study_id = %(id)s)",
     "DELETE FROM models_serving_endpoint WHERE system_id IN (SELECT id FROM studies_system WHERE study_id = %(id)s)",
+    "DELETE FROM studies_prompt WHERE study_id = %(id)s",
     "DELETE FROM studies_system WHERE study_id = %(id)s",
     "DELETE FROM studies_study WHERE id = %(id)s",
 ]
@@ -27,3 +33,12 @@ def drop_studies(slug_prefix: str) -> None:
         for (study_id,) in cursor.fetchall():
             for statement in DROP_STUDY:
                 cursor.execute(statement, {"id": study_id})
+
+
+def vacuum() -> None:
+    """VACUUM ANALYZE the whole database: after a bulk insert or delete, dead index entries and missing
+    statistics would otherwise make the next measurements measure the clean-up instead."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalsite.settings")
 os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789abcdefghijklmnop")
 
-from _sql import drop_studies  # noqa: E402 - bench/ is on the path when run as a script
+from _sql import drop_studies, vacuum  # noqa: E402 - bench/ is on the path when run as a script
 
 
 def main() -> None:
@@ -84,8 +84,7 @@ def build_study(n: int) -> int:
                  ON r1.prompt_id = r2.prompt_id AND r1.system_id = %s AND r2.system_id = %s""",
             [study.pk, reference.pk, candidate.pk])
         cursor.execute("UPDATE studies_comparison SET load = judgments_done WHERE study_id = %s", [study.pk])
-        cursor.execute("ANALYZE studies_comparison")
-        cursor.execute("ANALYZE raters_assignment")
+    vacuum()
     return study.pk
 
 
@@ -120,6 +119,7 @@ def measure(study_id: int, rounds: int) -> tuple[float, float, int, str]:
 
 def drop_study(study_id: int) -> None:
     drop_studies("bench-next-")
+    vacuum()
 
 
 if __name__ == "__main__":
