@@ -535,3 +535,66 @@ def prompts_remove(*, study: Study, external_ids: Iterable[str]) -> int:
             Comparison.objects.filter(prompt_id__in=chunk).delete()
             Prompt.objects.filter(pk__in=chunk).delete()
     return len(pks)
+
+
+# --- generated responses (models_serving) ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GeneratedText:
+    """One response a model generated for a prompt, with what the server said about it."""
+
+    prompt_id: int
+    text: str
+    finish_reason: str = ""
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_ms: int | None = None
+    meta: dict = field(default_factory=dict)
+
+
+@dataclass
+class GeneratedUpsertResult:
+    written: list[int]  # prompt ids whose response is now the generated one
+    kept_judged: list[int]  # prompt ids whose existing, already judged response was left alone
+
+
+def response_upsert_generated(*, system: System, items: list[GeneratedText], generation_job_id: int,
+                              model_name: str, sampling_params: dict, seed: int | None) -> GeneratedUpsertResult:
+    """Store generated responses: one INSERT ... ON CONFLICT (prompt, system) DO UPDATE per call.
+
+    Idempotent, so a generation chunk that runs twice (a worker died before acknowledging it) writes each
+    response once. A response whose comparisons already have judgments is never overwritten: its prompt id
+    comes back in `kept_judged`. Generation targets prompts without a response, so that happens only when a
+    response was imported and judged while the job ran.
+    """
+    if not items:
+        return GeneratedUpsertResult(written=[], kept_judged=[])
+    prompt_ids = [item.prompt_id for item in items]
+    with transaction.atomic():
+        prompt_of = dict(Response.objects.filter(system=system, prompt_id__in=prompt_ids).values_list("pk", "prompt_id"))
+        judged_prompts: set[int] = set()
+        if prompt_of:
+            # Locking the comparisons (not filtering on judgments_done in SQL) waits for a judgment being
+            # recorded right now, so its count is seen before deciding to overwrite.
+            compared = (Comparison.objects.select_for_update()
+                        .filter(Q(response_a__in=list(prompt_of)) | Q(response_b__in=list(prompt_of)))
+                        .values_list("response_a_id", "response_b_id", "judgments_done"))
+            for response_a, response_b, done in compared:
+                if done:
+                    judged_prompts.update(prompt_of[pk] for pk in (response_a, response_b) if pk in prompt_of)
+        rows = [
+            Response(prompt_id=item.prompt_id, system=system, text=item.text, source=Response.Source.GENERATION,
+                     import_batch=None, generation_job_id=generation_job_id, model_name=model_name[:200],
+                     sampling_params=sampling_params, seed=seed, finish_reason=(item.finish_reason or "")[:40],
+                     prompt_tokens=item.prompt_tokens, completion_tokens=item.completion_tokens,
+                     latency_ms=item.latency_ms, meta=item.meta, names_model=find_model_mention(item.text))
+            for item in items if item.prompt_id not in judged_prompts
+        ]
+        Response.objects.bulk_create(
+            rows, update_conflicts=True, unique_fields=["prompt", "system"],
+            update_fields=["text", "source", "import_batch", "generation_job_id", "model_name", "sampling_params",
+                           "seed", "finish_reason", "prompt_tokens", "completion_tokens", "latency_ms", "meta",
+                           "names_model", "updated_at"],
+        )
+    return GeneratedUpsertResult(written=[row.prompt_id for row in rows],
+                                 kept_judged=[pid for pid in prompt_ids if pid in judged_prompts])
