@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "evalsite.studies",
     "raters",
+    "raters.audits",
     "models_serving",
 ]
 
@@ -124,9 +125,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TIMEZONE = "UTC"
+from models_serving.beat import BEAT_SCHEDULE as _GENERATION_BEAT_SCHEDULE  # noqa: E402 - no models imported
 from raters.tasks import BEAT_SCHEDULE as _RATERS_BEAT_SCHEDULE  # noqa: E402 - models are imported lazily there
 
-CELERY_BEAT_SCHEDULE = {**_RATERS_BEAT_SCHEDULE}
+CELERY_BEAT_SCHEDULE = {**_RATERS_BEAT_SCHEDULE, **_GENERATION_BEAT_SCHEDULE}
 
 # --- auth -----------------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -136,7 +138,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "studies:list"
+LOGIN_REDIRECT_URL = "home"  # researchers to their studies, experts to their audit queues
 LOGOUT_REDIRECT_URL = "login"
 RESEARCHERS_GROUP = "researchers"
 EXPERTS_GROUP = "experts"

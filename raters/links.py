@@ -1,4 +1,5 @@
-"""The entry links a researcher pastes into Prolific, Mechanical Turk or an email: pure functions.
+"""The entry links a researcher pastes into Prolific, Mechanical Turk or an email: pure functions, except
+the experts' audit link, which looks up whether the study has an audit plan.
 
 Links carry the study's opaque `rater_key`, never its slug: slugs often name the systems
 ("koala-vs-chatgpt") and a rater sees the address bar. The paths must stay in step with the rater-facing
@@ -7,6 +8,7 @@ views that answer them:
     /r/<rater_key>/prolific?PROLIFIC_PID=..&STUDY_ID=..&SESSION_ID=..
     /r/<rater_key>/mturk          (MTurk appends workerId, assignmentId, hitId, turkSubmitTo itself)
     /r/<rater_key>/go?code=<rater code>
+    /audit/<audit plan key>/      (experts, who log in; only once the study has an audit plan)
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from urllib.parse import quote, urlencode
 from xml.sax.saxutils import escape
 
 from evalsite.studies.models import Study
+from raters.audits.models import AuditPlan
 
 # Prolific substitutes these placeholders when it sends a participant to the study URL; they must reach
 # Prolific exactly as written, so they are not URL-encoded.
@@ -29,7 +32,7 @@ MTURK_EXTERNAL_QUESTION_XMLNS = (
 
 @dataclass(frozen=True)
 class EntryLink:
-    kind: str  # the first word of the `links` command's line: generic, prolific, mturk (audit later)
+    kind: str  # the first word of the `links` command's line: generic, prolific, mturk, audit
     label: str
     url: str
 
@@ -64,15 +67,24 @@ def mturk_external_question(url: str, frame_height: int = 0) -> str:
             "</ExternalQuestion>")
 
 
-# The links in the order `manage.py links` prints them. The expert audit link (`audit URL`) joins this list
-# when audits exist: add its builder here and both the command and the researcher page show it.
-LINK_BUILDERS: list[tuple[str, str, Callable[[Study, str], str]]] = [
+def audit_link(study: Study, base_url: str) -> str | None:
+    """The experts' entry to the study's audit queue (they log in), once the researcher has planned audits;
+    None before. It carries the audit plan's own opaque key, neither the slug nor the raters' key."""
+    key = AuditPlan.objects.filter(study=study).values_list("key", flat=True).first()
+    return f"{base_url.rstrip('/')}/audit/{quote(key, safe='')}/" if key else None
+
+
+# The links in the order `manage.py links` prints them. A builder returning None has no link for this study
+# (yet): the expert audit link appears once audits exist.
+LINK_BUILDERS: list[tuple[str, str, Callable[[Study, str], str | None]]] = [
     ("generic", "Generic link (one per person)", generic_link),
     ("prolific", "Prolific study URL", prolific_link),
     ("mturk", "Mechanical Turk ExternalQuestion URL", mturk_link),
+    ("audit", "Expert audit queue (experts log in)", audit_link),
 ]
 
 
 def entry_links(study: Study, base_url: str) -> list[EntryLink]:
     """Every entry link of the study; the generic one carries a fresh rater code each time."""
-    return [EntryLink(kind, label, build(study, base_url)) for kind, label, build in LINK_BUILDERS]
+    built = ((kind, label, build(study, base_url)) for kind, label, build in LINK_BUILDERS)
+    return [EntryLink(kind, label, url) for kind, label, url in built if url is not None]

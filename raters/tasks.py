@@ -1,7 +1,7 @@
-"""Periodic upkeep of the rating engine.
+"""Periodic upkeep of the rating and audit engines.
 
-Claims already return a few lapsed leases to the pool each; this task catches up the rest, so a comparison
-an absent rater held does not wait for the next claim in its study.
+Claims return lapsed leases to the pool when they find it empty; this task catches up the rest, so a
+comparison (or a response to audit) an absent rater held does not wait for the pool to run dry.
 
 This module is imported by settings (for BEAT_SCHEDULE) before Django's apps are ready, so it must not
 import models at the top: the service is imported inside the task.
@@ -30,12 +30,18 @@ BEAT_SCHEDULE = {
 @shared_task(name="raters.tasks.reclaim_expired_leases_task", acks_late=True,
              soft_time_limit=RECLAIM_INTERVAL_SECONDS - 15, time_limit=RECLAIM_INTERVAL_SECONDS - 10)
 def reclaim_expired_leases_task() -> int:
-    """Return every lapsed lease to the pool, in batches of one transaction each; how many were returned."""
+    """Return every lapsed lease, raters' and experts', to its pool; how many were returned."""
+    from raters.audits.services import reclaim_expired_audit_leases
     from raters.services import reclaim_expired_leases
 
+    return _drain(reclaim_expired_leases) + _drain(reclaim_expired_audit_leases)
+
+
+def _drain(reclaim) -> int:
+    """Call `reclaim` in batches of one transaction each until a batch comes back short."""
     total = 0
     for _ in range(RECLAIM_MAX_BATCHES):
-        returned = reclaim_expired_leases(limit=RECLAIM_BATCH)
+        returned = reclaim(limit=RECLAIM_BATCH)
         total += returned
         if returned < RECLAIM_BATCH:
             break

@@ -35,3 +35,19 @@ def test_log_records_with_mapping_arguments_pass_through_the_redaction():
                                ({"name": "reclaim", "path": "/r/t/abc/done"},), None)
     RedactRaterTokens().filter(record)
     assert record.getMessage() == "Task reclaim at /r/t/[token]/done"
+
+
+@pytest.mark.django_db
+def test_after_login_researchers_go_to_studies_and_experts_to_their_audit_queues(client):
+    from django.contrib.auth.models import Group
+
+    from tests.factories import ResearcherFactory, UserFactory
+
+    client.force_login(ResearcherFactory())
+    assert client.get("/")["Location"] == "/studies/"
+    expert = UserFactory(username="expert")
+    expert.groups.add(Group.objects.get_or_create(name="experts")[0])
+    client.force_login(expert)
+    assert client.get("/")["Location"] == "/audit/"
+    client.logout()
+    assert client.get("/")["Location"].startswith("/accounts/login/")
