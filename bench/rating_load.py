@@ -48,6 +48,8 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=3)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker (gthread)")
+    parser.add_argument("--keep-alive", type=int, default=2,
+                        help="gunicorn keep-alive seconds; 0 closes each connection after its response")
     parser.add_argument("--worker-class", default="sync",
                         help="gunicorn worker class; with gthread one worker can take most keep-alive "
                              "connections and become the bottleneck")
@@ -67,7 +69,7 @@ def main() -> None:
     connection.close()
 
     port = free_port()
-    server = start_gunicorn(port, args.workers, args.threads, args.worker_class)
+    server = start_gunicorn(port, args.workers, args.threads, args.worker_class, args.keep_alive)
     print(f"load starts: gunicorn pid {server.pid}", flush=True)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -122,10 +124,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gunicorn(port: int, workers: int, threads: int, worker_class: str) -> subprocess.Popen:
+def start_gunicorn(port: int, workers: int, threads: int, worker_class: str, keep_alive: int) -> subprocess.Popen:
     command = [sys.executable, "-m", "gunicorn", "evalsite.wsgi:application", "--bind", f"127.0.0.1:{port}",
                "--workers", str(workers), "--worker-class", worker_class, "--threads", str(threads),
-               "--log-level", "warning", "--timeout", "60"]
+               "--keep-alive", str(keep_alive), "--log-level", "warning", "--timeout", "60"]
     server = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "DEBUG": "false"})
     for _ in range(100):
         try:
@@ -202,7 +204,8 @@ def report(result: dict, args) -> None:
         return latencies[min(n - 1, int(p * n))] * 1000
 
     print(f"raters {args.raters}, {args.seconds:.0f} s, think {args.think} s, gunicorn {args.worker_class} "
-          f"{args.workers} workers x {args.threads} threads, {args.comparisons:,} comparisons, k={args.k}")
+          f"{args.workers} workers x {args.threads} threads, keep-alive {args.keep_alive} s, "
+          f"{args.comparisons:,} comparisons, k={args.k}")
     print(f"judgments {n}  ->  {n / result['elapsed']:.1f} judgments/s")
     print(f"submit-and-next round trip: p50 {pct(0.50):.1f} ms, p95 {pct(0.95):.1f} ms, p99 {pct(0.99):.1f} ms, "
           f"mean {statistics.mean(latencies) * 1000:.1f} ms")

@@ -6,4 +6,5 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("evalsite.studies.api.urls")),
+    path("", include("evalsite.results.api_urls")),
 ]

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "raters",
     "raters.audits",
     "models_serving",
+    "evalsite.results",
 ]
 
 MIDDLEWARE = [
@@ -108,6 +109,17 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- cache ----------------------------------------------------------------------------------------------
+# The results pages keep each study's computed statistics here, keyed on a version of its judgments
+# (evalsite.results.selectors). The default is memory in each process; CACHE_URL=redis://host:6379/1 (a db
+# apart from the Celery broker's) shares one computation between all gunicorn workers.
+CACHE_URL = env_url("CACHE_URL", "locmem://", schemes=("locmem", "redis", "rediss"))
+if CACHE_URL.startswith("locmem://"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "evalsite"}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL,
+                          "KEY_PREFIX": "evalsite"}}
 
 # --- celery ---------------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_url("CELERY_BROKER_URL", None, schemes=("redis", "rediss", "memory"))

@@ -15,6 +15,7 @@ urlpatterns = [
     path("studies/<slug:slug>/audits/", include("raters.audits.researcher_urls")),
     path("audit/", include("raters.audits.urls")),
     path("studies/<slug:slug>/generation/", include("models_serving.urls")),
+    path("studies/<slug:slug>/results/", include("evalsite.results.urls")),
     path("api/v1/", include("evalsite.api_urls")),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
