@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from evalsite.celery import app as celery_app
 from evalsite.studies.decorators import researcher_required
 from evalsite.studies.forms import add_service_error
+from evalsite.studies.htmx import wants_partial
 from evalsite.studies.models import Study, System
 from models_serving import selectors, services
 from models_serving.forms import EndpointForm
@@ -44,9 +45,6 @@ def _overview_url(study: Study) -> str:
 def _job_url(job: GenerationJob) -> str:
     return reverse("generation:job", args=[job.system.study.slug, job.pk])
 
-
-def _wants_partial(request: HttpRequest) -> bool:
-    return bool(request.htmx) and not request.htmx.history_restore_request
 
 
 # --- the overview ---------------------------------------------------------------------------------------
@@ -145,7 +143,7 @@ def job_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     study = _study_or_404(slug)
     job = _job_or_404(study, pk)
     context = {"study": study, "job": job, "progress": selectors.job_progress(job=job), "poll": POLL_SECONDS}
-    if _wants_partial(request):
+    if wants_partial(request):
         response = render(request, "models_serving/partials/job_progress.html", context)
         if not job.is_active and request.GET.get("polling"):
             # The job ended while the page watched it: reload once for the final state and failed prompts.

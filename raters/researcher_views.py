@@ -15,10 +15,10 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
 from evalsite.studies.decorators import researcher_required
+from evalsite.studies.htmx import render_page_or_partial, wants_partial
 from evalsite.studies.models import Study
 from raters import links, progress, services
 from raters.models import Rater
@@ -39,18 +39,6 @@ def _study_or_404(slug: str) -> Study:
     return get_object_or_404(Study, slug=slug)
 
 
-def _wants_partial(request: HttpRequest) -> bool:
-    # htmx restoring a page from history (back button after hx-push-url) needs the whole page.
-    return bool(request.htmx) and not request.htmx.history_restore_request
-
-
-def _render_page_or_partial(request: HttpRequest, page: str, partial: str, context: dict) -> HttpResponse:
-    """One GET view, two renderings; caches must keep them apart, hence Vary."""
-    response = render(request, partial if _wants_partial(request) else page, context)
-    patch_vary_headers(response, ("HX-Request",))
-    return response
-
-
 # --- progress -------------------------------------------------------------------------------------------
 
 @require_GET
@@ -58,11 +46,11 @@ def _render_page_or_partial(request: HttpRequest, page: str, partial: str, conte
 def rater_progress(request: HttpRequest, slug: str) -> HttpResponse:
     study = _study_or_404(slug)
     context = {"study": study, "progress": progress.study_progress(study=study), "tab": "progress"}
-    if not _wants_partial(request):
+    if not wants_partial(request):
         # Only the full page lists them: they change on import, not while the panel refreshes itself.
         flagged = progress.study_flagged_responses(study=study)
         context.update(flagged=flagged[:FLAGGED_RESPONSES_SHOWN], flagged_total=flagged.count())
-    return _render_page_or_partial(request, "raters/researcher/progress.html",
+    return render_page_or_partial(request, "raters/researcher/progress.html",
                                    "raters/researcher/partials/progress.html", context)
 
 
@@ -137,7 +125,7 @@ def rater_list(request: HttpRequest, slug: str) -> HttpResponse:
         "statuses": Rater.Status.choices,
         "tab": "raters",
     }
-    return _render_page_or_partial(request, "raters/researcher/raters.html",
+    return render_page_or_partial(request, "raters/researcher/raters.html",
                                    "raters/researcher/partials/rater_table.html", context)
 
 

@@ -45,7 +45,8 @@ class ComparisonView:
         return len(self.turns) > 1
 
 
-def _turns(turns: list[dict]) -> list[Turn]:
+def conversation_turns(turns: list[dict]) -> list[Turn]:
+    """A prompt's turns as a rater or expert sees them: labelled by role, rendered safely."""
     shown = []
     for turn in turns:
         role = str(turn.get("role") or "user").lower()
@@ -68,7 +69,7 @@ def comparison_view(assignment: Assignment) -> ComparisonView:
                       .get(pk=assignment.comparison_id))
     a, b = comparison.response_a.text, comparison.response_b.text
     left, right = (a, b) if assignment.left_is_a else (b, a)
-    return ComparisonView(turns=_turns(comparison.prompt.turns), left_html=render_markdown(left),
+    return ComparisonView(turns=conversation_turns(comparison.prompt.turns), left_html=render_markdown(left),
                           right_html=render_markdown(right))
 
 
@@ -83,7 +84,7 @@ def example_comparison_view() -> ComparisonView:
     """A neutral built-in comparison for the Mechanical Turk preview, which must not show the study's data."""
     prompt = Prompt(text="What is a simple way to keep cut flowers fresh for longer?")
     return ComparisonView(
-        turns=_turns(prompt.turns),
+        turns=conversation_turns(prompt.turns),
         left_html=render_markdown(
             "A few habits help:\n\n"
             "1. **Trim the stems** at an angle every two or three days.\n"

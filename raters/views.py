@@ -25,6 +25,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from evalsite.studies.htmx import wants_partial
 from evalsite.studies.models import Study
 from evalsite.studies.rendering import render_markdown
 from raters import selectors
@@ -244,9 +245,6 @@ def _choices(study: Study) -> list[dict]:
             if value != Judgment.Choice.BOTH_BAD or study.allows_both_bad]
 
 
-def _wants_partial(request: HttpRequest) -> bool:
-    return bool(request.htmx) and not request.htmx.history_restore_request
-
 
 def _go(request: HttpRequest, url: str) -> HttpResponse:
     """Send the rater to another page: htmx follows HX-Redirect with a full page load."""
@@ -274,7 +272,7 @@ def _rating_page(request: HttpRequest, rater: Rater, assignment: Assignment, *, 
         "error": error,
         "rate_url": reverse("raters:rate", args=[rater.token]),
     }
-    template = "raters/_rating.html" if _wants_partial(request) else "raters/rate.html"
+    template = "raters/_rating.html" if wants_partial(request) else "raters/rate.html"
     return render(request, template, context, status=status)
 
 

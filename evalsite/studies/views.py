@@ -12,7 +12,6 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from evalsite.studies import selectors, services
@@ -27,6 +26,7 @@ from evalsite.studies.forms import (
     SystemForm,
     add_service_error,
 )
+from evalsite.studies.htmx import render_page_or_partial
 from evalsite.studies.imports import ImportRejected
 from evalsite.studies.models import Comparison, Study, System
 
@@ -53,18 +53,6 @@ IMPORTERS = {
 
 def _study_or_404(slug: str) -> Study:
     return get_object_or_404(Study, slug=slug)
-
-
-def _wants_partial(request: HttpRequest) -> bool:
-    # htmx restoring a page from history (back button after hx-push-url) needs the whole page.
-    return bool(request.htmx) and not request.htmx.history_restore_request
-
-
-def _render_page_or_partial(request: HttpRequest, page: str, partial: str, context: dict) -> HttpResponse:
-    """One GET view, two renderings; caches must keep them apart, hence Vary."""
-    response = render(request, partial if _wants_partial(request) else page, context)
-    patch_vary_headers(response, ("HX-Request",))
-    return response
 
 
 # --- studies --------------------------------------------------------------------------------------------
@@ -304,7 +292,7 @@ def comparison_list(request: HttpRequest, slug: str) -> HttpResponse:
     page = Paginator(comparisons, COMPARISONS_PER_PAGE).get_page(request.GET.get("page"))
     context = {"study": study, "page": page, "gold_only": gold_only,
                "expected_choices": Comparison.Expected.choices}
-    return _render_page_or_partial(request, "studies/comparison_list.html",
+    return render_page_or_partial(request, "studies/comparison_list.html",
                                    "studies/partials/comparison_table.html", context)
 
 
@@ -351,7 +339,7 @@ def prompt_list(request: HttpRequest, slug: str) -> HttpResponse:
     prompts = selectors.study_prompts(study=study, category=form.selected_category())
     page = Paginator(prompts, PROMPTS_PER_PAGE).get_page(request.GET.get("page"))
     context = {"study": study, "page": page, "filter_form": form}
-    return _render_page_or_partial(request, "studies/prompt_list.html",
+    return render_page_or_partial(request, "studies/prompt_list.html",
                                    "studies/partials/prompt_table.html", context)
 
 

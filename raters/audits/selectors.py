@@ -36,7 +36,7 @@ from evalsite.studies.models import Comparison, Study, System
 from evalsite.studies.rendering import render_markdown
 from raters.audits.models import Audit, AuditFinding, AuditPlan, AuditTarget
 from raters.models import Judgment
-from raters.selectors import ROLE_LABELS, Turn
+from raters.selectors import Turn, conversation_turns
 
 # --- who and which ----------------------------------------------------------------------------------------
 
@@ -144,15 +144,6 @@ class AuditView:
         return "major" in self.severities
 
 
-def _turns(turns: list[dict]) -> list[Turn]:
-    shown = []
-    for turn in turns:
-        role = str(turn.get("role") or "user").lower()
-        shown.append(Turn(role=role if role in ROLE_LABELS else "user", label=ROLE_LABELS.get(role, "User"),
-                          html=render_markdown(str(turn.get("content") or ""))))
-    return shown
-
-
 def audit_view(audit: Audit) -> AuditView:
     target = AuditTarget.objects.select_related("response__prompt").only(
         "response__text", "response__prompt__text", "response__prompt__messages").get(pk=audit.target_id)
@@ -162,7 +153,7 @@ def audit_view(audit: Audit) -> AuditView:
                          severity_label=f.get_severity_display(), note=f.note, correction=f.correction,
                          source_url=f.source_url) for i, f in enumerate(findings, start=1)]
     return AuditView(
-        turns=_turns(target.response.prompt.turns), response_html=render_markdown(text),
+        turns=conversation_turns(target.response.prompt.turns), response_html=render_markdown(text),
         text_html=render_segments(text_segments(text, findings)), text_length=len(text), findings=views,
         severities=[f.severity for f in findings],
     )

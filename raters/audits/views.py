@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
+from evalsite.studies.htmx import wants_partial
 from evalsite.studies.rendering import render_markdown
 from raters.audits import selectors, services
 from raters.audits.models import Audit, AuditFinding, AuditPlan
@@ -86,9 +87,6 @@ def _see_other(url: str) -> HttpResponseRedirect:
     return HttpResponseRedirect(url, status=303)
 
 
-def _wants_partial(request: HttpRequest) -> bool:
-    return bool(request.htmx) and not request.htmx.history_restore_request
-
 
 VERDICT_KEYS = {
     Audit.Verdict.NO_ERRORS: "1",
@@ -137,7 +135,7 @@ def _audit_page(request: HttpRequest, plan: AuditPlan, claim: services.AuditClai
     if audit is not None:
         context["finding_url"] = reverse("audits:finding_add", args=[plan.key, audit.pk])
         context["submit_url"] = reverse("audits:submit", args=[plan.key, audit.pk])
-    template = "raters/audit/_audit.html" if _wants_partial(request) else "raters/audit/audit.html"
+    template = "raters/audit/_audit.html" if wants_partial(request) else "raters/audit/audit.html"
     return render(request, template, context, status=status)
 
 
