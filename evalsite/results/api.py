@@ -42,7 +42,8 @@ class ResultsView(ApiView):
         tags=["results"], summary="A study's results: rates, ratings, style control, agreement",
         description="The numbers of the results page. Gold judgments are never counted; judgments excluded by "
                     "quality control are left out unless `include_excluded=true`. Results are cached per study "
-                    "and recomputed when its judgments change.",
+                    "and recomputed when its judgments or its submitted expert audits change. `audits` holds the "
+                    "expert factuality audits beside the crowd's preference (null without any).",
         parameters=[rs.ResultsQuerySerializer],
         responses={200: rs.StudyResultsSerializer, 400: _error("A query parameter is not valid."), **AUTH_ERRORS},
     )
@@ -74,7 +75,9 @@ class ExportView(ApiView):
     @extend_schema(
         tags=["results"], summary="Download a CSV export (streamed)",
         description="`judgments`: one row per judgment (gold and excluded ones flagged); `responses`: one row per "
-                    "response with provenance; `summary`: the results in long form. UTF-8, RFC 4180 quoting; text "
+                    "response with provenance; `summary`: the results in long form; `audits`: one row per submitted "
+                    "expert audit; `findings`: one row per span an expert flagged, with its offsets into the "
+                    "response text and the quoted text. UTF-8, RFC 4180 quoting; text "
                     "cells starting with = + - @ tab or CR get a leading single quote against spreadsheet "
                     "formula injection.",
         parameters=[

@@ -219,3 +219,53 @@ def scaling_chart(series: dict, *, reference: str, index: int = 0) -> SafeString
             placed.append((left, right, label_y))
             c.text(left, label_y, name, size=11.5, fill=INK)
     return c.render()
+
+
+#: The measures of the crowd-vs-experts chart, one line each per candidate: (key, label, colour).
+CROWD_EXPERT_MEASURES = (
+    ("crowd_win_or_tie", "Crowd: win or tie", ACCENT),
+    ("expert_win_or_tie", "Experts: not factually worse", WIN),
+    ("candidate_major", "Major error: candidate", LOSS),
+    ("reference_major", "Major error: reference", RAW),
+    ("won_on_style", "Crowd wins “won on style”", "#b7791f"),
+)
+
+
+def crowd_expert_chart(rows: list[dict], *, reference: str) -> SafeString:
+    """Per candidate, a block of five labelled lines on one 0-100% axis: the crowd's win-or-tie rate, the
+    experts' (not factually worse), the major-error shares of the candidate's and the reference's responses,
+    and the share of the candidate's crowd wins that went to a response with a major error. Points with
+    their interval (the cluster bootstrap where computed, else Wilson); a measure with no data is left out."""
+    label_w, plot_w, pad_r = 210.0, 440.0, 30.0
+    top, line_h, head_h, gap, bottom = 10.0, 17.0, 22.0, 10.0, 40.0
+    block_h = head_h + line_h * len(CROWD_EXPERT_MEASURES) + gap
+    width, height = label_w + plot_w + pad_r, top + block_h * len(rows) + bottom
+    x = Scale(0.0, 1.0, label_w, label_w + plot_w)
+    c = Canvas(width, height, chart_id="crowd-expert-chart",
+               title=f"Crowd preference beside the experts' factual verdict, each candidate against {reference}",
+               description="For each candidate: the crowd's win-or-tie rate, the share of comparisons where the "
+                           "experts found the candidate not factually worse, the shares of candidate and reference "
+                           "responses with a major error, and the share of the candidate's crowd wins that went to "
+                           "a response with a major error. Bars are 95% intervals.")
+    plot_bottom = top + block_h * len(rows)
+    for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
+        c.line(x(tick), top, x(tick), plot_bottom - gap, stroke=GRID if tick != 0.5 else MUTED,
+               dash="3 3" if tick == 0.5 else None)
+        c.text(x(tick), plot_bottom + 8, _pct(tick), anchor="middle", size=11, fill=MUTED)
+    c.text(label_w + plot_w / 2, plot_bottom + 28, "Share (95% interval)", anchor="middle", size=12, fill=MUTED)
+    for i, row in enumerate(rows):
+        y = top + i * block_h
+        c.text(10, y + head_h / 2, f"{_short(row['candidate_name'], 40)}  ·  {row['n_comparisons']:,} comparisons, "
+                                   f"{row['n_judgments']:,} judgments", size=12.5, weight="600")
+        for k, (key, label, colour) in enumerate(CROWD_EXPERT_MEASURES):
+            py = y + head_h + line_h * (k + 0.5)
+            c.text(label_w - 10, py, label, anchor="end", size=11.5, fill=MUTED)
+            prop = row[key]
+            low, high = _interval(prop)
+            if _ok(low, high):
+                c.whisker(x(low), x(high), py, cap=3.5, stroke=colour, width=1.4)
+            if _ok(prop["rate"]):
+                c.circle(x(prop["rate"]), py, 4.5, fill=colour, stroke="#ffffff", stroke_width=1.0)
+            else:
+                c.text(x(0.0) + 4, py, "no data", size=10.5, fill=MUTED)
+    return c.render()

@@ -25,8 +25,8 @@ The files open cleanly in a spreadsheet and in code:
   of those characters.
 - Booleans are ``true``/``false``, missing values empty, times in UTC as ``YYYY-MM-DD HH:MM:SS.mmm``.
 
-New kinds of export (e.g. expert audits) register themselves with :func:`register_export`; the command's
-``--what`` choices, the URLs and the API schema all read :data:`EXPORTS`.
+Each kind of export (the expert audits and findings at the end too) registers itself with
+:func:`register_export`; the command's ``--what`` choices, the URLs and the API schema all read :data:`EXPORTS`.
 """
 from __future__ import annotations
 
@@ -535,4 +535,82 @@ register_export(Export(
     description="The numbers of the results page in long form: one row per number with its interval and n.",
     columns=SUMMARY_COLUMNS,
     rows=_summary_rows,
+))
+
+
+# --- expert audits --------------------------------------------------------------------------------------
+# The rows come from raters.audits.selectors (audit_rows, finding_rows: chunked generators of tuples in the
+# order of its AUDIT_COLUMNS / FINDING_COLUMNS). That module is imported when an export runs, not here: it
+# loads evalsite.stats, which the judgments export has no use for (memory budget). The column names below
+# must equal the selector's; _audit_source checks it before the first row, so a drift fails loudly instead
+# of shifting cells under the wrong header.
+
+AUDIT_EXPORT_COLUMNS = (
+    Column("audit_id", "int"),
+    Column("study"),
+    Column("prompt_id", help="the prompt's id in the imported file"),
+    Column("category"),
+    Column("system", help="the audited response's system (experts never saw it)"),
+    Column("system_role", help="reference or candidate"),
+    Column("response_id", "int"),
+    Column("expert", help="the expert's username"),
+    Column("verdict", help="no_errors, minor, major or not_checkable"),
+    Column("findings", "int", help="flagged spans in the audit"),
+    Column("major_findings", "int"),
+    Column("minor_findings", "int"),
+    Column("comment"),
+    Column("leased_at", "datetime", help="when the expert opened the response (UTC)"),
+    Column("submitted_at", "datetime"),
+    Column("server_seconds", "float", 3, help="from the first lease to the submit, measured on the server"),
+)
+
+FINDING_EXPORT_COLUMNS = (
+    Column("finding_id", "int"),
+    Column("audit_id", "int"),
+    Column("study"),
+    Column("prompt_id"),
+    Column("category"),
+    Column("system"),
+    Column("response_id", "int"),
+    Column("expert"),
+    Column("verdict", help="the audit's overall verdict"),
+    Column("severity", help="minor or major"),
+    Column("start", "int", help="offset of the span in the response text, in Unicode code points"),
+    Column("end", "int", help="offset just after the span: quote == text[start:end]"),
+    Column("quote", help="the flagged text exactly as it stands in the response"),
+    Column("note", help="what is wrong"),
+    Column("correction"),
+    Column("source_url"),
+    Column("created_at", "datetime"),
+)
+
+
+def _audit_source(columns: tuple[Column, ...], which: str) -> Callable[[Study, ExportOptions], Iterator[tuple]]:
+    def rows(study: Study, options: ExportOptions) -> Iterator[tuple]:
+        from raters.audits import selectors as audit_selectors
+
+        expected = audit_selectors.AUDIT_COLUMNS if which == "audits" else audit_selectors.FINDING_COLUMNS
+        if tuple(c.name for c in columns) != tuple(expected):
+            raise RuntimeError(f"the {which} export's columns differ from raters.audits.selectors: {expected}")
+        source = audit_selectors.audit_rows if which == "audits" else audit_selectors.finding_rows
+        yield from source(study=study)
+    return rows
+
+
+register_export(Export(
+    name="audits",
+    title="Audits",
+    description="One row per submitted expert audit (drafts are left out): the response audited, its system, "
+                "the expert, the verdict and the number of findings by severity.",
+    columns=AUDIT_EXPORT_COLUMNS,
+    rows=_audit_source(AUDIT_EXPORT_COLUMNS, "audits"),
+))
+
+register_export(Export(
+    name="findings",
+    title="Findings",
+    description="One row per span an expert flagged in a submitted audit: its offsets into the response text, "
+                "the quoted text, severity, what is wrong, the correction and the source.",
+    columns=FINDING_EXPORT_COLUMNS,
+    rows=_audit_source(FINDING_EXPORT_COLUMNS, "findings"),
 ))

@@ -14,7 +14,7 @@ Caching
 Computing a 200k-judgment study takes a couple of seconds, so results are cached in Django's cache
 (CACHE_URL) under a key that changes whenever the numbers could: the study, the toggle, a version of the
 study's judgments, prompts and systems read in one cheap query (study_version: new judgments, exclusions
-and restorations, category changes), and the systems' names, roles and metadata. Response texts need no place
+and restorations, category changes, submitted expert audits), and the systems' names, roles and metadata. Response texts need no place
 in the key: neither the import nor generation changes the text of a response that has judgments. Results
 older than MAX_AGE_SECONDS are recomputed anyway. The style features of judged responses are cached
 separately (they never change), so a recomputation while a study is live reads only the new responses' texts.
@@ -36,6 +36,7 @@ from django.db.models import Case, IntegerField, Q, Sum, Value, When
 from django.utils import timezone
 
 from evalsite.studies.models import Comparison, ImportBatch, Prompt, Response, Study, System
+from raters.audits.models import Audit, AuditPlan
 from raters.models import Judgment, Rater
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 # here: the CSV exports read through this module too, and a million-judgment export must fit in 150 MB.
 
 #: Bump when the cached object's shape changes, so a deploy never unpickles an old layout.
-CACHE_SCHEMA = 1
+CACHE_SCHEMA = 2
 #: Entries are keyed by version, so a stale one is never read; the timeout only frees memory.
 CACHE_SECONDS = 24 * 3600
 #: Results older than this are computed again even when the version has not moved: a safety net for a
@@ -122,12 +123,16 @@ def study_version(*, study: Study) -> tuple:
       status (screened out, blocked, active again), so the raters who are not active, by id, say which
       judgments are excluded.
     - Categories: the latest prompt import and the latest prompt edit.
+    - Expert audits (the crowd-vs-experts section): the number and the highest id of the study's submitted
+      audits. A submitted audit and its findings are final, so a new submission is the only change; the
+      count also moves when an audit opened earlier (a lower id) is submitted later.
     A change made around these (a judgment edited in the admin), or the one case the statuses miss (an
     unblocked rater's judgment left excluded because another rater's open lease took its place meanwhile,
     with no judgment recorded since), is picked up by MAX_AGE_SECONDS.
     """
     comparisons, raters = Comparison._meta.db_table, Rater._meta.db_table
     batches, prompts = ImportBatch._meta.db_table, Prompt._meta.db_table
+    audits, plans = Audit._meta.db_table, AuditPlan._meta.db_table
     sql = f"""SELECT
         (SELECT COALESCE(SUM(judgments_done), 0) FROM {comparisons} WHERE study_id = %s),
         (SELECT COUNT(*) FROM {comparisons} WHERE study_id = %s),
@@ -136,10 +141,15 @@ def study_version(*, study: Study) -> tuple:
         (SELECT COALESCE(SUM(CASE WHEN status = %s THEN 0 ELSE 1 END), 0) FROM {raters} WHERE study_id = %s),
         (SELECT COALESCE(SUM(CASE WHEN status = %s THEN 0 ELSE id END), 0) FROM {raters} WHERE study_id = %s),
         (SELECT COALESCE(MAX(id), 0) FROM {batches} WHERE study_id = %s),
-        (SELECT MAX(updated_at) FROM {prompts} WHERE study_id = %s)"""
+        (SELECT MAX(updated_at) FROM {prompts} WHERE study_id = %s),
+        (SELECT COUNT(*) FROM {audits} WHERE status = %s AND plan_id IN (SELECT id FROM {plans} WHERE study_id = %s)),
+        (SELECT COALESCE(MAX(id), 0) FROM {audits} WHERE status = %s
+            AND plan_id IN (SELECT id FROM {plans} WHERE study_id = %s))"""
     active = Rater.Status.ACTIVE
     with connection.cursor() as cursor:
-        cursor.execute(sql, [study.pk] * 4 + [active, study.pk, active, study.pk, study.pk, study.pk])
+        submitted = Audit.Status.SUBMITTED
+        cursor.execute(sql, [study.pk] * 4 + [active, study.pk, active, study.pk, study.pk, study.pk]
+                       + [submitted, study.pk] * 2)
         row = cursor.fetchone()
     return tuple(str(v) for v in row)
 
@@ -379,6 +389,9 @@ class StudyResults:
     rater_pseudonyms: dict[int, str]
     computed_at: datetime
     compute_seconds: float
+    # The expert audits beside the crowd (raters.audits.selectors.StudyAuditReport); None without any
+    # submitted audit.
+    audits: Any = None
     from_cache: bool = field(default=False, compare=False)
 
     @property
@@ -420,12 +433,34 @@ class StudyResults:
                         for s in self.systems],
             "scaling": jsonable(self.scaling),
             "summary": summary,
+            "audits": audits_dict(self.audits),
         }
+
+
+def audits_dict(report) -> dict[str, Any] | None:
+    """The audit report as JSON, with each index into the system and category lists named beside it (as the
+    summary does), so neither the page nor an API client has to look them up."""
+    if report is None:
+        return None
+    data = report.to_dict()
+    systems, categories = data["systems"], data["categories"]
+    data["reference_name"] = None if data["reference"] is None else systems[data["reference"]]
+    inner = data["report"]
+    for row in inner["systems"]:
+        row["system_name"] = systems[row["system"]]
+    for row in inner["contrast"] + inner["contrast_by_category"]:
+        row["candidate_name"] = systems[row["candidate"]]
+        row["reference_name"] = systems[row["reference"]]
+        row["category_name"] = (None if row["category"] is None
+                                else categories[row["category"]] or NO_CATEGORY)
+    return data
 
 
 def _cache_key(study: Study, include_excluded: bool, version: tuple, systems: list[SystemInfo],
                rounds: int, seed: int) -> str:
-    fingerprint = repr((study.pk, study.created_at.isoformat() if study.created_at else "", study.scale, version,
+    # str(scale): a Study just created holds the TextChoices member, one read back the plain string; their
+    # reprs differ, and the same study must get the same key either way.
+    fingerprint = repr((study.pk, study.created_at.isoformat() if study.created_at else "", str(study.scale), version,
                         [(s.id, s.name, s.role, sorted((s.metadata or {}).items(), key=lambda kv: kv[0]))
                          for s in systems], rounds, seed))
     digest = hashlib.sha256(fingerprint.encode()).hexdigest()[:32]
@@ -458,14 +493,27 @@ def study_results(*, study: Study, include_excluded: bool = False, rounds: int |
     data = study_judgments(study=study, include_excluded=include_excluded, systems=systems)
     summary = summarize(data.judgments, systems=[s.name for s in systems], reference=data.reference,
                         categories=data.categories, rounds=rounds, seed=seed)
+    audits = study_audits(study=study, rounds=rounds, seed=seed)
     results = StudyResults(
         study_id=study.pk, slug=study.slug, include_excluded=include_excluded, counts=data.counts, systems=systems,
         summary=summary, scaling=scaling_series(summary, systems), rater_pseudonyms=data.rater_pseudonyms,
-        computed_at=timezone.now(), compute_seconds=time.perf_counter() - started,
+        computed_at=timezone.now(), compute_seconds=time.perf_counter() - started, audits=audits,
     )
     if use_cache:
         cache.set(key, results, CACHE_SECONDS)
     return results
+
+
+def study_audits(*, study: Study, rounds: int, seed: int):
+    """The study's audit report (raters.audits.selectors.study_audit_report), or None when no audit has been
+    submitted. The crowd side always leaves out the judgments quality control excluded, whatever the
+    results' toggle: the report's own selector reads only counted judgments."""
+    if not Audit.objects.filter(plan__study=study, status=Audit.Status.SUBMITTED).exists():
+        return None
+    # Imported here: it loads evalsite.stats (see the note at the top of this module).
+    from raters.audits.selectors import study_audit_report
+
+    return study_audit_report(study=study, rounds=rounds, seed=seed)
 
 
 # --- rows for the CSV exports ---------------------------------------------------------------------------

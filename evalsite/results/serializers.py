@@ -231,6 +231,83 @@ class ScalingSeriesSerializer(s.Serializer):
     points = ScalingPointSerializer(many=True)
 
 
+class MeanIntervalSerializer(s.Serializer):
+    n = s.IntegerField()
+    mean = _rate("Mean findings per checked response.")
+    interval = IntervalSerializer(help_text="Percentile bootstrap over responses.")
+
+
+class SystemFactualitySerializer(s.Serializer):
+    system = s.IntegerField(help_text="Index into `audits.systems`.")
+    system_name = s.CharField()
+    n_responses = s.IntegerField(help_text="Audited responses of this system.")
+    n_checked = s.IntegerField(help_text="Responses at least one expert could check.")
+    n_audits = s.IntegerField()
+    major = ProportionSerializer(help_text="Checked responses with a major factual error.")
+    findings = MeanIntervalSerializer()
+    not_checkable = ProportionSerializer(help_text="Audited responses no expert could check.")
+
+
+class ExpertAgreementSerializer(s.Serializer):
+    n_items = s.IntegerField(help_text="Responses with two or more audits.")
+    n_audits = s.IntegerField()
+    verdict_alpha = _rate("Krippendorff's alpha (nominal) on the four verdicts.")
+    verdict_percent = _rate()
+    verdict_pairs = s.IntegerField()
+    major_alpha = _rate("Krippendorff's alpha on 'reports a major error', checking audits only.")
+    major_percent = _rate()
+    major_pairs = s.IntegerField()
+
+
+class ContrastSerializer(s.Serializer):
+    candidate = s.IntegerField(help_text="Index into `audits.systems`.")
+    candidate_name = s.CharField()
+    reference = s.IntegerField()
+    reference_name = s.CharField()
+    category = s.IntegerField(allow_null=True, help_text="Index into `audits.categories`; null in the overall rows.")
+    category_name = s.CharField(allow_null=True)
+    n_comparisons = s.IntegerField(help_text="Comparisons whose two responses were both checked by experts.")
+    n_judgments = s.IntegerField(help_text="Counted crowd judgments of those comparisons.")
+    crowd_win_or_tie = ProportionSerializer(help_text="The crowd's win-or-tie rate for the candidate.")
+    expert_win_or_tie = ProportionSerializer(help_text="Share of comparisons where the experts found the candidate "
+                                                       "not factually worse (Wilson).")
+    candidate_major = ProportionSerializer(help_text="Share of comparisons whose candidate response has a major "
+                                                     "error.")
+    reference_major = ProportionSerializer(help_text="Share of comparisons whose reference response has a major "
+                                                     "error.")
+    won_on_style = ProportionSerializer(help_text="Of the candidate's crowd wins, the share whose candidate "
+                                                  "response has a major error.")
+    crowd_win_or_tie_when_worse = ProportionSerializer(help_text="The crowd's win-or-tie rate where the experts "
+                                                                 "found the candidate factually worse.")
+
+
+class StyleWinsSerializer(s.Serializer):
+    n_wins = s.IntegerField(help_text="Decisive crowd judgments of doubly-audited comparisons, any pair.")
+    with_major = ProportionSerializer(help_text="Share that preferred a response with a major error.")
+    over_accurate = ProportionSerializer(help_text="Share that preferred a response with a major error over one "
+                                                   "without.")
+
+
+class AuditReportSerializer(s.Serializer):
+    rule = s.ChoiceField(choices=["any", "majority"], help_text="When a response counts as having a major error: "
+                                                                "any checking audit reports one, or most do.")
+    n_audits = s.IntegerField(help_text="Submitted audits.")
+    n_responses = s.IntegerField(help_text="Audited responses.")
+    systems = SystemFactualitySerializer(many=True)
+    agreement = ExpertAgreementSerializer()
+    contrast = ContrastSerializer(many=True, help_text="Each candidate against the reference.")
+    contrast_by_category = ContrastSerializer(many=True)
+    style_wins = StyleWinsSerializer()
+
+
+class AuditsSerializer(s.Serializer):
+    systems = s.ListField(child=s.CharField(), help_text="System names; the report refers to them by index.")
+    reference = s.IntegerField(allow_null=True)
+    reference_name = s.CharField(allow_null=True)
+    categories = s.ListField(child=s.CharField(), help_text="Prompt categories (\"\" for prompts without one).")
+    report = AuditReportSerializer()
+
+
 class StudyResultsSerializer(s.Serializer):
     study = s.SlugField()
     include_excluded = s.BooleanField()
@@ -241,6 +318,9 @@ class StudyResultsSerializer(s.Serializer):
     scaling = ScalingSeriesSerializer(many=True, help_text="Win-or-tie rate against each numeric metadata key "
                                                            "carried by at least two candidates.")
     summary = SummarySerializer()
+    audits = AuditsSerializer(allow_null=True, help_text="Expert factuality audits beside the crowd's preference; "
+                                                         "null when no audit has been submitted. Its crowd side "
+                                                         "never counts judgments excluded by quality control.")
 
 
 class ResultsQuerySerializer(s.Serializer):

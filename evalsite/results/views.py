@@ -1,7 +1,7 @@
 """The results page and its CSV downloads, under /studies/<slug>/results/. Researchers only.
 
-Thin views: the numbers come from selectors.study_results (cached per study), the charts from charts.py,
-the files from exports.csv_stream. With htmx the excluded-judgments toggle swaps only the results body; the
+Thin views: the numbers come from selectors.study_results (cached per study; the expert audits beside the
+crowd included), the charts from charts.py, the files from exports.csv_stream. With htmx the excluded-judgments toggle swaps only the results body; the
 same link works as a plain page load without JavaScript.
 """
 from __future__ import annotations
@@ -55,6 +55,7 @@ def page_context(study: Study, results: selectors.StudyResults) -> dict:
         "exports": list(exports.EXPORTS.values()),
         "charts": {},
     }
+    context.update(audit_context(study, data["audits"]))
     if results.is_empty:
         return context
     h2h = summary["head_to_head"]
@@ -81,6 +82,29 @@ def page_context(study: Study, results: selectors.StudyResults) -> dict:
     )
     context["scaling_rows"] = list(zip(data["scaling"], context["charts"]["scaling"], strict=True))
     return context
+
+
+def audit_context(study: Study, audits: dict | None) -> dict:
+    """The crowd-vs-experts section: the audit report (None without submitted audits), its chart, its
+    per-category rows grouped by category, and whether the study has an audit plan at all (for the note)."""
+    if audits is None:
+        # Imported here: raters.audits.selectors loads evalsite.stats (scipy), which the CSV downloads served
+        # by this module must not (the export's memory budget).
+        from raters.audits.selectors import plan_for_study
+
+        return {"audits": None, "audit_plan_exists": plan_for_study(study=study) is not None}
+    contrast = audits["report"]["contrast"]
+    by_category: dict[str, list[dict]] = {}
+    for row in audits["report"]["contrast_by_category"]:
+        by_category.setdefault(row["category_name"], []).append(row)
+    return {
+        "audits": audits,
+        "audit_plan_exists": True,
+        "audit_chart": (charts.crowd_expert_chart(contrast, reference=audits["reference_name"] or "the reference")
+                        if contrast else ""),
+        "audit_categories": by_category,
+        "audit_exports": [exports.EXPORTS[name] for name in ("audits", "findings")],
+    }
 
 
 @require_GET

@@ -178,6 +178,8 @@ def style_control(judgments: Judgments, *, reference: int | None = None, prior: 
     d = normalized_differences(used.style_a, used.style_b)
     scale = np.sqrt(np.mean(d * d, axis=0))
     keep = scale > 0
+    if not keep.any():
+        return None  # no feature differs between any two responses: there is no style to control for
     z = d[:, keep] / scale[keep]
     kept_names = [nm for nm, k in zip(names, keep, strict=True) if k]
 

@@ -125,7 +125,7 @@ def test_schema_documents_the_results_and_export_endpoints():
     assert {p["name"] for p in results["parameters"]} == {"slug", "include_excluded"}
     export = schema["paths"]["/api/v1/studies/{slug}/results/{what}.csv"]["get"]
     what = next(p for p in export["parameters"] if p["name"] == "what")
-    assert what["schema"]["enum"] == ["judgments", "responses", "summary"]
+    assert what["schema"]["enum"] == ["audits", "findings", "judgments", "responses", "summary"]
     assert set(export["responses"]["200"]["content"]) == {"text/csv"}
     assert {"StudyResults", "HeadToHead", "BradleyTerry", "StyleControl", "Agreement"} <= set(
         schema["components"]["schemas"])

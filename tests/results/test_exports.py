@@ -157,13 +157,13 @@ def test_responses_export_has_one_row_per_response_with_its_provenance_and_style
 
 def test_a_new_export_kind_can_register_and_a_duplicate_name_is_refused(monkeypatch):
     monkeypatch.setattr(exports, "EXPORTS", dict(exports.EXPORTS))
-    extra = Export(name="audits", title="Audits", description="test", columns=(Column("study"), Column("n", "int")),
+    extra = Export(name="extra", title="Extra", description="test", columns=(Column("study"), Column("n", "int")),
                    rows=lambda study, options: iter([(study.slug, 1)]))
     exports.register_export(extra)
     with pytest.raises(ValueError, match="already registered"):
         exports.register_export(extra)
     study = make_study_with_responses(n_prompts=1)
-    assert b"".join(csv_stream(exports.EXPORTS["audits"], study)) == f"study,n\n{study.slug},1\n".encode()
+    assert b"".join(csv_stream(exports.EXPORTS["extra"], study)) == f"study,n\n{study.slug},1\n".encode()
 
 
 # --- streaming ------------------------------------------------------------------------------------------
@@ -282,10 +282,10 @@ def test_download_has_a_csv_type_and_an_attachment_filename(researcher_client, j
 
 
 def test_unknown_export_is_404_naming_the_choices(researcher_client, api, judged_study):
-    assert researcher_client.get(f"/studies/{judged_study.slug}/results/audits.csv").status_code == 404
+    assert researcher_client.get(f"/studies/{judged_study.slug}/results/ratings.csv").status_code == 404
     response = api.get(f"/api/v1/studies/{judged_study.slug}/results/nothing.csv")
     assert response.status_code == 404
-    assert "judgments, responses, summary" in response.json()["detail"]
+    assert "judgments, responses, summary, audits, findings" in response.json()["detail"]
 
 
 def test_export_downloads_are_for_researchers_only(client, outsider, judged_study):

@@ -143,7 +143,7 @@ def test_the_version_reads_a_fixed_number_of_rows_not_the_judgments(small_study,
     with django_assert_num_queries(1) as captured:
         version = selectors.study_version(study=small_study)
     assert Judgment._meta.db_table not in captured.captured_queries[0]["sql"]
-    assert len(version) == 8
+    assert len(version) == 10
 
 
 def test_a_change_made_around_the_counters_shows_after_the_maximum_age(small_study, monkeypatch):

@@ -129,6 +129,14 @@ def test_a_feature_that_never_differs_is_dropped_not_estimated():
     assert [f.feature for f in result.features] == ["length", "headers", "lists"]
 
 
+def test_when_no_feature_ever_differs_there_is_no_style_control_and_no_error():
+    j = style_study(seed=7, n_prompts=40)
+    same = np.ones_like(j.style_a)  # every response the same length, no Markdown: a case seen in real studies
+    flat = Judgments(system_a=j.system_a, system_b=j.system_b, outcome=j.outcome, prompt=j.prompt,
+                     style_a=same, style_b=same.copy())
+    assert style_control(flat, reference=0, rounds=50) is None
+
+
 def test_no_style_features_give_no_style_control():
     j = judgments(system_a=[0, 1], system_b=[1, 0], outcome=[1.0, 0.0], prompt=[0, 1])
     assert style_control(j, reference=0) is None

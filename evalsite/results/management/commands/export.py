@@ -1,4 +1,8 @@
-"""manage.py export STUDY --what judgments|responses|summary -o FILE: a study's data as CSV.
+"""manage.py export STUDY --what judgments|responses|summary|audits|findings -o FILE: a study's data as CSV.
+
+``audits`` is one row per submitted expert audit, ``findings`` one row per span an expert flagged (with its
+offsets into the response text and the quoted text); two exports rather than one option, because the two
+files have different rows and columns. Drafts (audits not yet submitted) are in neither.
 
 The same streamed files the results page and the API serve (evalsite.results.exports), so a million
 judgments export in constant memory. ``-o -`` writes to standard output. A file is written under a
@@ -17,7 +21,8 @@ from evalsite.studies.models import Study
 
 
 class Command(BaseCommand):
-    help = "Export a study's judgments, responses or results summary as CSV."
+    help = ("Export a study's judgments, responses, results summary, expert audits or audit findings as CSV "
+            "(one --what per file: audits and findings are two files).")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("study", help="The study's slug.")
