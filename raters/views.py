@@ -16,6 +16,7 @@ from other hosts) and lets MTurk frame the page.
 from __future__ import annotations
 
 import math
+from functools import wraps
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -108,15 +109,27 @@ def _enter(request: HttpRequest, study: Study, provider: str, external_id: str,
 
 # --- entry links --------------------------------------------------------------------------------------------
 
+def _live_study(view):
+    """Entry views get the study their opaque key names; an unknown key is a 404, a study that is not live
+    says so politely and lets nobody in."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, rater_key: str) -> HttpResponse:
+        study = selectors.study_by_rater_key(rater_key)
+        if study is None:
+            return _not_found(request)
+        if not study.is_accepting_ratings:
+            return _not_live(request, study)
+        return view(request, study)
+
+    return wrapped
+
+
 @csrf_exempt
 @rater_page
 @require_GET
-def entry_prolific(request: HttpRequest, rater_key: str) -> HttpResponse:
-    study = selectors.study_by_rater_key(rater_key)
-    if study is None:
-        return _not_found(request)
-    if not study.is_accepting_ratings:
-        return _not_live(request, study)
+@_live_study
+def entry_prolific(request: HttpRequest, study: Study) -> HttpResponse:
     missing = _missing_params(request, PROLIFIC_PARAMS)
     if missing:
         return _bad_link(request, study, f"The link is missing {', '.join(missing)}.",
@@ -138,12 +151,8 @@ def _mturk_origin(value: str) -> str | None:
 @csrf_exempt
 @rater_page
 @require_GET
-def entry_mturk(request: HttpRequest, rater_key: str) -> HttpResponse:
-    study = selectors.study_by_rater_key(rater_key)
-    if study is None:
-        return _not_found(request)
-    if not study.is_accepting_ratings:
-        return _not_live(request, study)
+@_live_study
+def entry_mturk(request: HttpRequest, study: Study) -> HttpResponse:
     if request.GET.get("assignmentId", "").strip() == MTURK_PREVIEW_ASSIGNMENT:
         # A worker looking at the HIT before accepting it: show what the task is, record nothing.
         return render(request, "raters/preview.html", {
@@ -173,12 +182,8 @@ def entry_mturk(request: HttpRequest, rater_key: str) -> HttpResponse:
 @csrf_exempt
 @rater_page
 @require_GET
-def entry_generic(request: HttpRequest, rater_key: str) -> HttpResponse:
-    study = selectors.study_by_rater_key(rater_key)
-    if study is None:
-        return _not_found(request)
-    if not study.is_accepting_ratings:
-        return _not_live(request, study)
+@_live_study
+def entry_generic(request: HttpRequest, study: Study) -> HttpResponse:
     code = request.GET.get("code")
     if code is None:
         return render(request, "raters/code_form.html", {"study": study})
