@@ -16,6 +16,7 @@ from evalsite.studies.models import Prompt, Response, Study, System
 from evalsite.studies.services import comparisons_build
 from raters.audits.services import audit_plan_save
 from tests.audits.conftest import make_expert
+from tests.raters.test_blinding import Walk as RaterWalk
 from tests.raters.test_blinding import _body
 
 pytestmark = pytest.mark.django_db
@@ -54,20 +55,8 @@ def telltale_plan(db):
                            instructions="Check every **fact**.").plan
 
 
-class Walk:
-    def __init__(self, client):
-        self.client = client
-        self.seen: list[tuple[str, object, str]] = []
-
-    def get(self, url, **extra):
-        return self._keep(url, self.client.get(url, **extra))
-
-    def post(self, url, data, **extra):
-        return self._keep(url, self.client.post(url, data, **extra))
-
-    def _keep(self, url, response):
-        self.seen.append((url, response, _body(response)))
-        return response
+class Walk(RaterWalk):
+    """The raters' walk (it records every response), with the expert pages' own check."""
 
     def assert_blind(self):
         pks = [STUDY_PK, REFERENCE_PK, CANDIDATE_PK, PROMPT_PK, PROMPT_PK + 1,
