@@ -11,6 +11,8 @@ from raters.models import Assignment, Judgment, Rater
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows kept in step by services (counters, leases): shown, never edited here. Raters' and audits' admins."""
+
     def has_add_permission(self, request) -> bool:
         return False
 
@@ -18,7 +20,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        # Deleting would cascade to judgments, which are kept even when excluded.
+        # Deleting would cascade to judgments (or findings), which are kept even when excluded.
         return False
 
 

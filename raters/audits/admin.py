@@ -3,18 +3,8 @@ step with the audits by raters.audits.services, so rows are read-only here and t
 study's audit page, which applies its selection."""
 from django.contrib import admin
 
+from raters.admin import ReadOnlyAdmin
 from raters.audits.models import Audit, AuditFinding, AuditPlan, AuditTarget
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(AuditPlan)

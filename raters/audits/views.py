@@ -198,6 +198,11 @@ def finding_add(request: HttpRequest, key: str, audit_id: int) -> HttpResponse:
         return _not_found(request)
     except services.AuditError as exc:
         return _after_refusal(request, plan, audit_id, exc, "finding", posted)
+    return _back_to_findings(request, plan)
+
+
+def _back_to_findings(request: HttpRequest, plan) -> HttpResponse:
+    """After a finding is added or removed: the same audit again, findings in view."""
     if not request.htmx:
         return _see_other(reverse("audits:queue", args=[plan.key]) + "#findings")
     return _audit_page(request, plan, services.audit_claim(plan=plan, expert=request.user))
@@ -216,9 +221,7 @@ def finding_delete(request: HttpRequest, key: str, audit_id: int, finding_id: in
         return _not_found(request)
     except services.AuditError as exc:
         return _after_refusal(request, plan, audit_id, exc, "finding", {})
-    if not request.htmx:
-        return _see_other(reverse("audits:queue", args=[plan.key]) + "#findings")
-    return _audit_page(request, plan, services.audit_claim(plan=plan, expert=request.user))
+    return _back_to_findings(request, plan)
 
 
 @expert_page
