@@ -16,12 +16,14 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
-from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
-from evalsite.studies.models import Comparison, Study
+from evalsite import rawsql
+from evalsite.studies.models import Comparison, Prompt, Response, Study
 from raters.models import Assignment, Judgment, Rater
 
 RECLAIM_BATCH = 20  # expired leases returned to the pool per claim; the periodic task catches up the rest
@@ -131,15 +133,23 @@ def _claim(rater: Rater, now: datetime, *, has_open_lease: bool = True) -> Claim
     # of each comparison's leases (to within one), hence in half of the study's. Gold comparisons are
     # not counted in `load`, so they alternate over raters instead.
     turn = rater.pk if comparison.is_gold else comparison.load
-    left_is_a = (turn + comparison.shuffle) % 2 == 0
-    assignment = Assignment.objects.create(
-        comparison=comparison, rater=rater, left_is_a=left_is_a, is_gold=comparison.is_gold,
-        leased_at=now, expires_at=now + timedelta(seconds=study.lease_ttl_seconds),
-    )
+    values = {"comparison_id": comparison.pk, "rater_id": rater.pk, "left_is_a": (turn + comparison.shuffle) % 2 == 0,
+              "is_gold": comparison.is_gold, "status": Assignment.Status.LEASED, "leased_at": now,
+              "expires_at": now + timedelta(seconds=study.lease_ttl_seconds), "closed_at": None}
+    assignment = Assignment(id=rawsql.insert(Assignment, values), **values)
+    assignment._state.adding, assignment._state.db = False, connection.alias
+    assignment.comparison, assignment.rater = comparison, rater
     if not comparison.is_gold:
-        Comparison.objects.filter(pk=comparison.pk).update(load=F("load") + 1)
-    assignment.comparison = comparison
+        rawsql.execute("UPDATE studies_comparison SET load = load + 1 WHERE id = %s", [comparison.pk])
     return Claim(assignment)
+
+
+# What a fresh lease needs of its comparison: the engine's fields, then the texts the page shows.
+PICKED = ((Comparison, "c", ("id", "study_id", "prompt_id", "response_a_id", "response_b_id", "is_gold",
+                             "gold_expected", "load", "shuffle")),
+          (Prompt, "p", ("id", "text", "messages")),
+          (Response, "ra", ("id", "text")),
+          (Response, "rb", ("id", "text")))
 
 
 def _pick(rater: Rater, study: Study, *, gold: bool) -> Comparison | None:
@@ -147,15 +157,39 @@ def _pick(rater: Rater, study: Study, *, gold: bool) -> Comparison | None:
 
     The scan walks the (study, is_gold, load, shuffle) index from the emptiest end and stops at the first
     row that qualifies, so its cost depends on how many comparisons this rater has seen, not on the study.
+    The prompt and both responses come along, so the page shows the new comparison without another query.
     """
-    seen = Assignment.objects.filter(comparison=OuterRef("pk"), rater=rater)
-    # The prompt and both responses come along, so the page shows the new comparison without another query.
-    candidates = (Comparison.objects.filter(study=study, is_gold=gold).filter(~Exists(seen))
-                  .select_related("prompt", "response_a", "response_b").order_by("load", "shuffle"))
-    if gold:
-        return candidates.first()  # shown to every rater, never full, so nothing to lock
-    candidates = candidates.filter(load__lt=study.judgments_per_comparison)
-    return next(iter(candidates.select_for_update(skip_locked=True, of=("self",))[:1]), None)
+    if gold:  # shown to every rater and never full, so nothing to count or lock
+        row = rawsql.fetchone(_pick_sql(gold=True, vendor=connection.vendor), [study.pk, True, rater.pk])
+    else:
+        row = rawsql.fetchone(_pick_sql(gold=False, vendor=connection.vendor),
+                              [study.pk, False, study.judgments_per_comparison, rater.pk])
+    if row is None:
+        return None
+    built, start = [], 0
+    for model, alias, fields in PICKED:
+        columns = rawsql.cols(model, alias, fields)
+        built.append(columns.build(row, start))
+        start += columns.width
+    comparison, comparison.prompt, comparison.response_a, comparison.response_b = built
+    return comparison
+
+
+@cache
+def _pick_sql(*, gold: bool, vendor: str) -> str:
+    select = ", ".join(rawsql.cols(model, alias, fields).sql for model, alias, fields in PICKED)
+    features = connection.features
+    lock = ("FOR UPDATE OF c SKIP LOCKED" if not gold and features.has_select_for_update_skip_locked
+            and features.has_select_for_update_of else "")
+    return f"""SELECT {select}
+        FROM studies_comparison c
+        JOIN studies_prompt p ON p.id = c.prompt_id
+        JOIN studies_response ra ON ra.id = c.response_a_id
+        JOIN studies_response rb ON rb.id = c.response_b_id
+        WHERE c.study_id = %s AND c.is_gold = %s {"" if gold else "AND c.load < %s"}
+          AND NOT EXISTS (SELECT 1 FROM raters_assignment seen WHERE seen.comparison_id = c.id AND seen.rater_id = %s)
+        ORDER BY c.load, c.shuffle
+        LIMIT 1 {lock}"""
 
 
 def _expire(assignment: Assignment, now: datetime) -> None:
@@ -213,8 +247,7 @@ def _submit(rater: Rater, assignment_id: int, choice: str, strength: str, reason
             active_seconds: float | None, now: datetime) -> Submission:
     study = rater.study
     choice, strength, reason = (choice or "").strip(), (strength or "").strip(), (reason or "").strip()
-    assignment = (Assignment.objects.select_for_update(of=("self",)).select_related("comparison")
-                  .filter(pk=assignment_id, rater=rater).first())
+    assignment = _lock_assignment(rater, assignment_id)
     if assignment is None:
         raise NotFound("This comparison is not assigned to you.")
     if assignment.status == Assignment.Status.SUBMITTED:
@@ -230,18 +263,50 @@ def _submit(rater: Rater, assignment_id: int, choice: str, strength: str, reason
         active_seconds = min(max(float(active_seconds), 0.0), server_seconds)
     fastest = min(server_seconds, active_seconds if active_seconds is not None else server_seconds)
     gold_passed = _gold_passed(comparison, winner) if comparison.is_gold else None
-    judgment = Judgment.objects.create(
-        assignment=assignment, comparison=comparison, rater=rater, choice=choice, winner=winner,
-        winner_response_id={"a": comparison.response_a_id, "b": comparison.response_b_id}.get(winner),
-        strength=strength if choice in (Judgment.Choice.LEFT, Judgment.Choice.RIGHT) else "",
-        reason=reason, server_seconds=server_seconds, active_seconds=active_seconds,
-        is_gold=comparison.is_gold, gold_passed=gold_passed,
-        too_fast=fastest < study.min_seconds_per_judgment,
-    )
-    Assignment.objects.filter(pk=assignment.pk).update(status=Assignment.Status.SUBMITTED, closed_at=now)
-    Comparison.objects.filter(pk=comparison.pk).update(judgments_done=F("judgments_done") + 1)
-    _count_for_rater(rater, comparison, gold_passed)
+    values = {
+        "assignment_id": assignment.pk, "comparison_id": comparison.pk, "rater_id": rater.pk, "choice": choice,
+        "winner": winner,
+        "winner_response_id": {"a": comparison.response_a_id, "b": comparison.response_b_id}.get(winner),
+        "strength": strength if choice in (Judgment.Choice.LEFT, Judgment.Choice.RIGHT) else "",
+        "reason": reason, "server_seconds": server_seconds, "active_seconds": active_seconds,
+        "is_gold": comparison.is_gold, "gold_passed": gold_passed,
+        "too_fast": fastest < study.min_seconds_per_judgment, "excluded": False, "excluded_reason": "",
+        "created_at": now,
+    }
+    judgment = Judgment(id=rawsql.insert(Judgment, values), **values)
+    judgment._state.adding, judgment._state.db = False, connection.alias
+    judgment.assignment, judgment.comparison, judgment.rater = assignment, comparison, rater
+    rawsql.execute("UPDATE raters_assignment SET status = %s, closed_at = %s WHERE id = %s",
+                   [Assignment.Status.SUBMITTED, rawsql.prep(Assignment, "closed_at", now), assignment.pk])
+    rawsql.execute("UPDATE studies_comparison SET judgments_done = judgments_done + 1 WHERE id = %s",
+                   [comparison.pk])
+    _count_for_rater(rater, comparison, gold_passed, now)
     return Submission(judgment, duplicate=False, lapsed=lapsed)
+
+
+LOCKED = ((Assignment, "a", ("id", "comparison_id", "rater_id", "left_is_a", "is_gold", "status", "leased_at")),
+          (Comparison, "c", ("id", "study_id", "response_a_id", "response_b_id", "is_gold", "gold_expected")))
+
+
+def _lock_assignment(rater: Rater, assignment_id: int) -> Assignment | None:
+    """The rater's assignment with what a submit needs of its comparison, locked until the transaction ends
+    (where the database has row locks; SQLite's write transactions are serialised anyway)."""
+    row = rawsql.fetchone(_lock_sql(connection.vendor), [assignment_id, rater.pk])
+    if row is None:
+        return None
+    assignment_columns, comparison_columns = (rawsql.cols(*spec) for spec in LOCKED)
+    assignment = assignment_columns.build(row)
+    assignment.comparison = comparison_columns.build(row, assignment_columns.width)
+    assignment.rater = rater
+    return assignment
+
+
+@cache
+def _lock_sql(vendor: str) -> str:
+    select = ", ".join(rawsql.cols(*spec).sql for spec in LOCKED)
+    lock = "FOR UPDATE OF a" if connection.features.has_select_for_update_of else ""
+    return f"""SELECT {select} FROM raters_assignment a JOIN studies_comparison c ON c.id = a.comparison_id
+        WHERE a.id = %s AND a.rater_id = %s {lock}"""
 
 
 def _validate_choice(study: Study, choice: str, strength: str, reason: str) -> None:
@@ -285,14 +350,15 @@ def _gold_passed(comparison: Comparison, winner: str) -> bool:
     return winner == comparison.gold_expected
 
 
-def _count_for_rater(rater: Rater, comparison: Comparison, gold_passed: bool | None) -> None:
+def _count_for_rater(rater: Rater, comparison: Comparison, gold_passed: bool | None, now: datetime) -> None:
+    seen = rawsql.prep(Rater, "last_seen_at", now)
     if gold_passed is None:
-        Rater.objects.filter(pk=rater.pk).update(judgments_count=F("judgments_count") + 1, last_seen_at=timezone.now())
+        rawsql.execute("UPDATE raters_rater SET judgments_count = judgments_count + 1, last_seen_at = %s "
+                       "WHERE id = %s", [seen, rater.pk])
         rater.judgments_count += 1
         return
-    Rater.objects.filter(pk=rater.pk).update(
-        gold_answered=F("gold_answered") + 1, gold_correct=F("gold_correct") + int(gold_passed),
-        last_seen_at=timezone.now())
+    rawsql.execute("UPDATE raters_rater SET gold_answered = gold_answered + 1, gold_correct = gold_correct + %s, "
+                   "last_seen_at = %s WHERE id = %s", [int(gold_passed), seen, rater.pk])
     rater.refresh_from_db(fields=["gold_answered", "gold_correct", "judgments_count", "status"])
     study = rater.study
     if (rater.status == Rater.Status.ACTIVE and rater.gold_answered >= study.gold_min_answered
