@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -34,7 +35,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalsite.settings")
 os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789abcdefghijklmnop")
 os.environ.setdefault("ALLOW_HTTP", "true")
 
-from _sql import drop_studies, vacuum  # noqa: E402 - bench/ is on the path when run as a script
+from _http import Connection  # noqa: E402 - bench/ is on the path when run as a script
+from _sql import drop_studies, vacuum  # noqa: E402
 
 ASSIGNMENT = re.compile(rb'name="assignment" value="(\d+)"')
 
@@ -50,6 +52,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker (gthread)")
     parser.add_argument("--keep-alive", type=int, default=2,
                         help="gunicorn keep-alive seconds; 0 closes each connection after its response")
+    parser.add_argument("--worker-connections", type=int, default=1000,
+                        help="gthread: most connections one worker holds; a low cap spreads keep-alive "
+                             "connections over the workers")
     parser.add_argument("--worker-class", default="sync",
                         help="gunicorn worker class; with gthread one worker can take most keep-alive "
                              "connections and become the bottleneck")
@@ -69,7 +74,8 @@ def main() -> None:
     connection.close()
 
     port = free_port()
-    server = start_gunicorn(port, args.workers, args.threads, args.worker_class, args.keep_alive)
+    server = start_gunicorn(port, args.workers, args.threads, args.worker_class, args.keep_alive,
+                            args.worker_connections)
     print(f"load starts: gunicorn pid {server.pid}", flush=True)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -124,10 +130,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gunicorn(port: int, workers: int, threads: int, worker_class: str, keep_alive: int) -> subprocess.Popen:
+def start_gunicorn(port: int, workers: int, threads: int, worker_class: str, keep_alive: int,
+                   worker_connections: int) -> subprocess.Popen:
     command = [sys.executable, "-m", "gunicorn", "evalsite.wsgi:application", "--bind", f"127.0.0.1:{port}",
                "--workers", str(workers), "--worker-class", worker_class, "--threads", str(threads),
-               "--keep-alive", str(keep_alive), "--log-level", "warning", "--timeout", "60"]
+               "--keep-alive", str(keep_alive),
+               "--worker-connections", str(worker_connections), "--log-level", "warning", "--timeout", "60"]
     server = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "DEBUG": "false"})
     for _ in range(100):
         try:
@@ -140,58 +148,54 @@ def start_gunicorn(port: int, workers: int, threads: int, worker_class: str, kee
 
 
 async def run_load(base: str, rater_key: str, raters: int, seconds: float, think: float) -> dict:
-    import aiohttp
-
     deadline = time.monotonic() + seconds
     latencies: list[float] = []
     stored: list[int] = []  # assignment ids whose submit the server accepted
     errors: list[str] = []
     counter = iter(range(10**9))
-    connector = aiohttp.TCPConnector(limit=raters + 10)
-    timeout = aiohttp.ClientTimeout(total=30)
 
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
-        async def one_rater() -> None:
+    async def one_rater() -> None:
+        http = Connection(base)  # like a browser: its own connection, kept alive while the server allows
+        try:
             while time.monotonic() < deadline:
                 code = f"bench-{next(counter)}-{random.randrange(10**9)}"
                 try:
-                    await rate_as_new_rater(http, base, rater_key, code, deadline, think, latencies, stored)
+                    await rate_as_new_rater(http, rater_key, code, deadline, think, latencies, stored)
                 except Exception as exc:  # noqa: BLE001 - every failure is counted, none stops the load
                     errors.append(f"{type(exc).__name__}: {exc}"[:200])
+                    http.close()
+        finally:
+            http.close()
 
-        started = time.monotonic()
-        await asyncio.gather(*(one_rater() for _ in range(raters)))
-        elapsed = time.monotonic() - started
+    started = time.monotonic()
+    await asyncio.gather(*(one_rater() for _ in range(raters)))
+    elapsed = time.monotonic() - started
     return {"latencies": latencies, "stored": stored, "errors": errors, "elapsed": elapsed}
 
 
-async def rate_as_new_rater(http, base, rater_key, code, deadline, think, latencies, stored) -> None:
-    async with http.get(f"{base}/r/{rater_key}/go", params={"code": code}, allow_redirects=False) as response:
-        if response.status != 303:
-            raise RuntimeError(f"entry answered {response.status}")
-        welcome = response.headers["Location"]
-    token_url = base + welcome if welcome.startswith("/") else welcome
-    async with http.post(token_url.rstrip("/") + "/consent", data={"consent": "yes"}, allow_redirects=False) as response:
-        if response.status != 303:
-            raise RuntimeError(f"consent answered {response.status}")
-    rate_url = token_url.rstrip("/") + "/rate"
-    async with http.get(rate_url) as response:
-        body = await response.read()
-    match = ASSIGNMENT.search(body)
+async def rate_as_new_rater(http: Connection, rater_key, code, deadline, think, latencies, stored) -> None:
+    response = await http.get(f"/r/{rater_key}/go", {"code": code})
+    if response.status != 303:
+        raise RuntimeError(f"entry answered {response.status}")
+    welcome = urlsplit(response.headers["location"]).path.rstrip("/")
+    response = await http.post(welcome + "/consent", {"consent": "yes"})
+    if response.status != 303:
+        raise RuntimeError(f"consent answered {response.status}")
+    rate_path = welcome + "/rate"
+    response = await http.get(rate_path)
+    match = ASSIGNMENT.search(response.body)
     while match and time.monotonic() < deadline:
         await asyncio.sleep(random.uniform(0.5 * think, 1.5 * think))
         assignment = int(match.group(1))
         form = {"assignment": str(assignment), "choice": random.choice(["left", "right", "tie"]),
                 "active_seconds": "5"}
         started = time.perf_counter()
-        async with http.post(rate_url, data=form, headers={"HX-Request": "true"}, allow_redirects=False) as response:
-            body = await response.read()
-            status = response.status
+        response = await http.post(rate_path, form, {"HX-Request": "true"})
         latencies.append(time.perf_counter() - started)
-        if status != 200:
-            raise RuntimeError(f"submit answered {status}")
+        if response.status != 200:
+            raise RuntimeError(f"submit answered {response.status}")
         stored.append(assignment)
-        match = ASSIGNMENT.search(body)  # none: the engine sent the rater to the completion page
+        match = ASSIGNMENT.search(response.body)  # none: the engine sent the rater to the completion page
 
 
 def report(result: dict, args) -> None:
@@ -205,6 +209,7 @@ def report(result: dict, args) -> None:
 
     print(f"raters {args.raters}, {args.seconds:.0f} s, think {args.think} s, gunicorn {args.worker_class} "
           f"{args.workers} workers x {args.threads} threads, keep-alive {args.keep_alive} s, "
+          f"worker connections {args.worker_connections}, "
           f"{args.comparisons:,} comparisons, k={args.k}")
     print(f"judgments {n}  ->  {n / result['elapsed']:.1f} judgments/s")
     print(f"submit-and-next round trip: p50 {pct(0.50):.1f} ms, p95 {pct(0.95):.1f} ms, p99 {pct(0.99):.1f} ms, "

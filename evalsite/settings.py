@@ -100,6 +100,11 @@ if DATABASE_URL:
     if _db["ENGINE"] == "django.db.backends.postgresql":
         _db.setdefault("OPTIONS", {})
         _db["CONN_HEALTH_CHECKS"] = True
+        # Prepared statements: a query sent a few times on a connection is planned once. Planning was most
+        # of PostgreSQL's work in the rating loop (1.2 ms to plan the next-comparison query, 0.2 ms to run
+        # it). Behind a pooler in transaction mode (PgBouncer < 1.21) set DB_PREPARED_STATEMENTS=false.
+        if env_bool("DB_PREPARED_STATEMENTS", True):
+            _db["OPTIONS"].update(server_side_binding=True, prepare_threshold=2)
 else:
     _db = {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3"}
 if _db["ENGINE"] == "django.db.backends.sqlite3":
