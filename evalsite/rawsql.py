@@ -68,24 +68,11 @@ def fetchone(sql: str, params: Sequence) -> tuple | None:
         return cursor.fetchone()
 
 
-def execute_together(statements: Sequence[tuple[str, Sequence]]) -> tuple | None:
-    """Run statements in order, sent together; the first row of the last one (e.g. an INSERT's RETURNING).
-
-    On PostgreSQL they travel in one network round trip (psycopg's pipeline mode), together with the
-    transaction's BEGIN if they open it: each round trip is two context switches and a wait for a worker
-    that could be serving someone else. Only statements whose results nobody reads belong before the last
-    one: in pipeline mode a statement's row count is not known until the end.
-    """
+def execute(sql: str, params: Sequence) -> int:
+    """Run a statement; the number of rows it changed."""
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # Errors surface when the pipeline syncs, outside the cursor's own error wrapper.
-            with connection.wrap_database_errors, connection.connection.pipeline():
-                for sql, params in statements:
-                    cursor.execute(sql, params)
-        else:
-            for sql, params in statements:
-                cursor.execute(sql, params)
-        return cursor.fetchone() if cursor.description else None
+        cursor.execute(sql, params)
+        return cursor.rowcount
 
 
 @cache
@@ -95,10 +82,11 @@ def _insert_sql(model: type[Model], attnames: tuple[str, ...], vendor: str) -> s
             f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(model._meta.pk.column)}")
 
 
-def insert_statement(model: type[Model], values: dict) -> tuple[str, list]:
-    """INSERT one row from {attname: value} (prepared as `save()` would), RETURNING its pk."""
+def insert(model: type[Model], values: dict) -> int:
+    """Insert one row from {attname: value} (values prepared for the database as `save()` would) -> its pk."""
     sql = _insert_sql(model, tuple(values), connection.vendor)
-    return sql, [model._meta.get_field(name).get_db_prep_save(value, connection) for name, value in values.items()]
+    params = [model._meta.get_field(name).get_db_prep_save(value, connection) for name, value in values.items()]
+    return fetchone(sql, params)[0]
 
 
 def prep(model: type[Model], attname: str, value):

@@ -136,12 +136,11 @@ def _claim(rater: Rater, now: datetime, *, has_open_lease: bool = True) -> Claim
     values = {"comparison_id": comparison.pk, "rater_id": rater.pk, "left_is_a": (turn + comparison.shuffle) % 2 == 0,
               "is_gold": comparison.is_gold, "status": Assignment.Status.LEASED, "leased_at": now,
               "expires_at": now + timedelta(seconds=study.lease_ttl_seconds), "closed_at": None}
-    statements = [] if comparison.is_gold else [
-        ("UPDATE studies_comparison SET load = load + 1 WHERE id = %s", [comparison.pk])]
-    statements.append(rawsql.insert_statement(Assignment, values))
-    assignment = Assignment(id=rawsql.execute_together(statements)[0], **values)
+    assignment = Assignment(id=rawsql.insert(Assignment, values), **values)
     assignment._state.adding, assignment._state.db = False, connection.alias
     assignment.comparison, assignment.rater = comparison, rater
+    if not comparison.is_gold:
+        rawsql.execute("UPDATE studies_comparison SET load = load + 1 WHERE id = %s", [comparison.pk])
     return Claim(assignment)
 
 
@@ -274,20 +273,14 @@ def _submit(rater: Rater, assignment_id: int, choice: str, strength: str, reason
         "too_fast": fastest < study.min_seconds_per_judgment, "excluded": False, "excluded_reason": "",
         "created_at": now,
     }
-    judgment_id = rawsql.execute_together([
-        ("UPDATE raters_assignment SET status = %s, closed_at = %s WHERE id = %s",
-         [Assignment.Status.SUBMITTED, rawsql.prep(Assignment, "closed_at", now), assignment.pk]),
-        ("UPDATE studies_comparison SET judgments_done = judgments_done + 1 WHERE id = %s", [comparison.pk]),
-        _count_for_rater(rater, gold_passed, now),
-        rawsql.insert_statement(Judgment, values),
-    ])[0]
-    judgment = Judgment(id=judgment_id, **values)
+    judgment = Judgment(id=rawsql.insert(Judgment, values), **values)
     judgment._state.adding, judgment._state.db = False, connection.alias
     judgment.assignment, judgment.comparison, judgment.rater = assignment, comparison, rater
-    if gold_passed is None:
-        rater.judgments_count += 1
-    else:
-        _screen_on_gold(rater)
+    rawsql.execute("UPDATE raters_assignment SET status = %s, closed_at = %s WHERE id = %s",
+                   [Assignment.Status.SUBMITTED, rawsql.prep(Assignment, "closed_at", now), assignment.pk])
+    rawsql.execute("UPDATE studies_comparison SET judgments_done = judgments_done + 1 WHERE id = %s",
+                   [comparison.pk])
+    _count_for_rater(rater, comparison, gold_passed, now)
     return Submission(judgment, duplicate=False, lapsed=lapsed)
 
 
@@ -298,8 +291,7 @@ LOCKED = ((Assignment, "a", ("id", "comparison_id", "rater_id", "left_is_a", "is
 def _lock_assignment(rater: Rater, assignment_id: int) -> Assignment | None:
     """The rater's assignment with what a submit needs of its comparison, locked until the transaction ends
     (where the database has row locks; SQLite's write transactions are serialised anyway)."""
-    # Sent "together" although alone: the transaction's BEGIN travels with it.
-    row = rawsql.execute_together([(_lock_sql(connection.vendor), [assignment_id, rater.pk])])
+    row = rawsql.fetchone(_lock_sql(connection.vendor), [assignment_id, rater.pk])
     if row is None:
         return None
     assignment_columns, comparison_columns = (rawsql.cols(*spec) for spec in LOCKED)
@@ -358,18 +350,15 @@ def _gold_passed(comparison: Comparison, winner: str) -> bool:
     return winner == comparison.gold_expected
 
 
-def _count_for_rater(rater: Rater, gold_passed: bool | None, now: datetime) -> tuple[str, list]:
-    """The statement that counts a judgment for its rater: ordinary judgments, or gold answered and correct."""
+def _count_for_rater(rater: Rater, comparison: Comparison, gold_passed: bool | None, now: datetime) -> None:
     seen = rawsql.prep(Rater, "last_seen_at", now)
     if gold_passed is None:
-        return ("UPDATE raters_rater SET judgments_count = judgments_count + 1, last_seen_at = %s WHERE id = %s",
-                [seen, rater.pk])
-    return ("UPDATE raters_rater SET gold_answered = gold_answered + 1, gold_correct = gold_correct + %s, "
-            "last_seen_at = %s WHERE id = %s", [int(gold_passed), seen, rater.pk])
-
-
-def _screen_on_gold(rater: Rater) -> None:
-    """After a gold answer: screen the rater out if their accuracy has fallen below the study's threshold."""
+        rawsql.execute("UPDATE raters_rater SET judgments_count = judgments_count + 1, last_seen_at = %s "
+                       "WHERE id = %s", [seen, rater.pk])
+        rater.judgments_count += 1
+        return
+    rawsql.execute("UPDATE raters_rater SET gold_answered = gold_answered + 1, gold_correct = gold_correct + %s, "
+                   "last_seen_at = %s WHERE id = %s", [int(gold_passed), seen, rater.pk])
     rater.refresh_from_db(fields=["gold_answered", "gold_correct", "judgments_count", "status"])
     study = rater.study
     if (rater.status == Rater.Status.ACTIVE and rater.gold_answered >= study.gold_min_answered
