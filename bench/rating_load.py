@@ -106,11 +106,13 @@ def build_study(n: int, k: int) -> tuple[str, int]:
                SELECT %s, 'p' || g, 'Question number ' || g || '?', '', g, now(), now()
                FROM generate_series(1, %s) g""", [study.pk, n])
         for system in (reference, candidate):
+            # Every text distinct, as in a real study: the page's Markdown cache must not make this look faster.
             cursor.execute(
                 """INSERT INTO studies_response (prompt_id, system_id, text, source, model_name, sampling_params,
                        finish_reason, meta, names_model, created_at, updated_at)
-                   SELECT id, %s, %s, 'import', '', '{}', '', '{}', '', now(), now()
-                   FROM studies_prompt WHERE study_id = %s""", [system.pk, f"**{system.name[0]}** {answer}", study.pk])
+                   SELECT id, %s, '**' || %s || '** on question ' || position || ': ' || %s, 'import', '', '{}',
+                          '', '{}', '', now(), now()
+                   FROM studies_prompt WHERE study_id = %s""", [system.pk, system.name, answer, study.pk])
         cursor.execute("ANALYZE studies_response")  # without statistics the pairing join below goes quadratic
         cursor.execute(
             """INSERT INTO studies_comparison (study_id, prompt_id, response_a_id, response_b_id, is_gold,

@@ -9,6 +9,8 @@ Two layers, because model output is attacker-controlled input:
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import nh3
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
@@ -34,8 +36,25 @@ def _image_as_alt_text(self, tokens, idx, options, env) -> str:
 _markdown.add_render_rule("image", _image_as_alt_text)
 
 
+# The same texts come back again and again (each response is shown to k raters, each prompt in every pair,
+# the instructions on every entry), and rendering is a third of a rating page's work. Long texts are
+# rendered each time so the cache stays a few megabytes per process.
+_CACHE_ENTRIES = 1024
+_CACHE_MAX_CHARS = 8000
+
+
 def render_markdown(text: str) -> SafeString:
-    html = _markdown.render(text or "")
+    text = text or ""
+    return _render_cached(text) if len(text) <= _CACHE_MAX_CHARS else _render(text)
+
+
+@lru_cache(maxsize=_CACHE_ENTRIES)
+def _render_cached(text: str) -> SafeString:
+    return _render(text)
+
+
+def _render(text: str) -> SafeString:
+    html = _markdown.render(text)
     clean = nh3.clean(
         html,
         tags=ALLOWED_TAGS,
