@@ -86,7 +86,8 @@ class Assignment(models.Model):
         EXPIRED = "expired", "Expired"
         RELEASED = "released", "Released"  # the rater was screened out or blocked mid-lease
 
-    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="assignments")
+    # No index of its own: assignment_once_per_rater (comparison, rater) leads with it.
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="assignments", db_index=False)
     rater = models.ForeignKey(Rater, on_delete=models.CASCADE, related_name="assignments")
     # Decided on the server when the lease is made and stored, so a reload shows the same order.
     left_is_a = models.BooleanField()
@@ -137,7 +138,8 @@ class Judgment(models.Model):
 
     assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, related_name="judgment")
     # Denormalised from the assignment so results and exports read one table.
-    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="judgments")
+    # No index of its own: judgment_comparison_idx (comparison, excluded) leads with it.
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="judgments", db_index=False)
     rater = models.ForeignKey(Rater, on_delete=models.CASCADE, related_name="judgments")
     choice = models.CharField(max_length=10, choices=Choice.choices, help_text="As shown to the rater.")
     winner = models.CharField(max_length=3, choices=Winner.choices, help_text="Resolved to the comparison's a/b.")
@@ -149,7 +151,7 @@ class Judgment(models.Model):
     is_gold = models.BooleanField(default=False)
     gold_passed = models.BooleanField(null=True, blank=True)
     too_fast = models.BooleanField(default=False)
-    excluded = models.BooleanField(default=False, db_index=True)
+    excluded = models.BooleanField(default=False)
     excluded_reason = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -318,13 +318,17 @@ class Comparison(models.Model):
         B = "b", "Response B is better"
         TIE = "tie", "Tie"
 
-    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="comparisons")
+    # Indexes: the rating loop updates comparisons all the time, and every index is written on each update,
+    # so the ones a longer index already leads with are left out (study -> comparison_next_idx,
+    # response_a -> comparison_unique_pair), as is a lone index on a boolean.
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="comparisons", db_index=False)
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="comparisons")
     # RESTRICT, not PROTECT: a compared response cannot be deleted on its own, but deleting the whole study
     # (which deletes the comparisons too) must work.
-    response_a = models.ForeignKey(Response, on_delete=models.RESTRICT, related_name="comparisons_as_a")
+    response_a = models.ForeignKey(Response, on_delete=models.RESTRICT, related_name="comparisons_as_a",
+                                   db_index=False)
     response_b = models.ForeignKey(Response, on_delete=models.RESTRICT, related_name="comparisons_as_b")
-    is_gold = models.BooleanField(default=False, db_index=True)
+    is_gold = models.BooleanField(default=False)
     gold_expected = models.CharField(max_length=3, choices=Expected.choices, blank=True)
     gold_note = models.TextField(blank=True, help_text="Why this is the right answer (researcher-only).")
     # Both counters are maintained by the rating engine in the same transaction as the rows they count, so
