@@ -17,6 +17,7 @@ from functools import cache
 
 from django.db import connection
 from django.db.models import Model
+from psycopg import ClientCursor
 
 
 def quote(name: str) -> str:
@@ -35,7 +36,8 @@ class Columns:
         chosen = ([model._meta.get_field(name) for name in fields] if fields is not None
                   else list(model._meta.concrete_fields))
         self.attnames = [field.attname for field in chosen]
-        self.sql = ", ".join(f"{alias}.{quote(field.column)}" for field in chosen)
+        prefix = f"{alias}." if alias else ""  # no alias: SQLite's RETURNING takes bare column names only
+        self.sql = ", ".join(prefix + quote(field.column) for field in chosen)
         self.width = len(chosen)
         self._converters = []
         for field in chosen:
@@ -75,6 +77,30 @@ def execute(sql: str, params: Sequence) -> int:
         return cursor.rowcount
 
 
+def execute_together(statements: Sequence[tuple[str, Sequence]]) -> tuple | None:
+    """Run statements in order, in one network round trip on PostgreSQL; the first row of the last one
+    (e.g. an INSERT's RETURNING).
+
+    Every round trip to the database costs ~0.1 ms of CPU on each side plus two context switches, and a
+    sync gunicorn worker waits through each. PostgreSQL runs several statements sent as one text (bound
+    on the client, since a prepared statement holds only one); SQLite runs them one by one. Use it for
+    statements whose row counts nobody reads: only the last one's result comes back.
+    """
+    if len(statements) == 1 or connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            for sql, params in statements:
+                cursor.execute(sql, params)
+            return cursor.fetchone() if cursor.description else None
+    connection.ensure_connection()
+    wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
+    with wrap(ClientCursor(connection.connection)) as cursor:
+        cursor.execute(";\n".join(sql for sql, _ in statements), [value for _, params in statements for value in params])
+        raw = cursor.cursor
+        while raw.nextset():  # to the last statement's result
+            pass
+        return raw.fetchone() if raw.description else None
+
+
 @cache
 def _insert_sql(model: type[Model], attnames: tuple[str, ...], vendor: str) -> str:
     fields = [model._meta.get_field(name) for name in attnames]
@@ -82,11 +108,15 @@ def _insert_sql(model: type[Model], attnames: tuple[str, ...], vendor: str) -> s
             f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(model._meta.pk.column)}")
 
 
-def insert(model: type[Model], values: dict) -> int:
-    """Insert one row from {attname: value} (values prepared for the database as `save()` would) -> its pk."""
+def insert_statement(model: type[Model], values: dict) -> tuple[str, list]:
+    """INSERT one row from {attname: value} (values prepared as `save()` would), RETURNING its pk."""
     sql = _insert_sql(model, tuple(values), connection.vendor)
-    params = [model._meta.get_field(name).get_db_prep_save(value, connection) for name, value in values.items()]
-    return fetchone(sql, params)[0]
+    return sql, [model._meta.get_field(name).get_db_prep_save(value, connection) for name, value in values.items()]
+
+
+def insert(model: type[Model], values: dict) -> int:
+    """Insert one row from {attname: value} -> its pk."""
+    return fetchone(*insert_statement(model, values))[0]
 
 
 def prep(model: type[Model], attname: str, value):

@@ -136,11 +136,12 @@ def _claim(rater: Rater, now: datetime, *, has_open_lease: bool = True) -> Claim
     values = {"comparison_id": comparison.pk, "rater_id": rater.pk, "left_is_a": (turn + comparison.shuffle) % 2 == 0,
               "is_gold": comparison.is_gold, "status": Assignment.Status.LEASED, "leased_at": now,
               "expires_at": now + timedelta(seconds=study.lease_ttl_seconds), "closed_at": None}
-    assignment = Assignment(id=rawsql.insert(Assignment, values), **values)
+    statements = [] if comparison.is_gold else [
+        ("UPDATE studies_comparison SET load = load + 1 WHERE id = %s", [comparison.pk])]
+    statements.append(rawsql.insert_statement(Assignment, values))
+    assignment = Assignment(id=rawsql.execute_together(statements)[0], **values)
     assignment._state.adding, assignment._state.db = False, connection.alias
     assignment.comparison, assignment.rater = comparison, rater
-    if not comparison.is_gold:
-        rawsql.execute("UPDATE studies_comparison SET load = load + 1 WHERE id = %s", [comparison.pk])
     return Claim(assignment)
 
 
@@ -247,16 +248,22 @@ def _submit(rater: Rater, assignment_id: int, choice: str, strength: str, reason
             active_seconds: float | None, now: datetime) -> Submission:
     study = rater.study
     choice, strength, reason = (choice or "").strip(), (strength or "").strip(), (reason or "").strip()
-    assignment = _lock_assignment(rater, assignment_id)
-    if assignment is None:
-        raise NotFound("This comparison is not assigned to you.")
-    if assignment.status == Assignment.Status.SUBMITTED:
-        return Submission(Judgment.objects.get(assignment=assignment), duplicate=True)
-    _validate_choice(study, choice, strength, reason)
+    closing = []  # the statement that closes the lease, when it is not closed yet
+    assignment = _close_open_lease(rater, assignment_id, now)
+    lapsed = False
+    if assignment is None:  # not an open lease of this rater's: unknown, someone else's, sent before, or lapsed
+        assignment = _lock_assignment(rater, assignment_id)
+        if assignment is None:
+            raise NotFound("This comparison is not assigned to you.")
+        if assignment.status == Assignment.Status.SUBMITTED:
+            return Submission(Judgment.objects.get(assignment=assignment), duplicate=True)
+        lapsed = True
+    _validate_choice(study, choice, strength, reason)  # a refusal rolls back the closed lease too
     comparison = assignment.comparison
-    lapsed = assignment.status != Assignment.Status.LEASED
     if lapsed:
         _retake_lapsed_lease(assignment, comparison, study)
+        closing = [("UPDATE raters_assignment SET status = %s, closed_at = %s WHERE id = %s",
+                    [Assignment.Status.SUBMITTED, rawsql.prep(Assignment, "closed_at", now), assignment.pk])]
     winner = _resolve_winner(choice, assignment.left_is_a)
     server_seconds = max((now - assignment.leased_at).total_seconds(), 0.0)
     if active_seconds is not None:
@@ -273,19 +280,57 @@ def _submit(rater: Rater, assignment_id: int, choice: str, strength: str, reason
         "too_fast": fastest < study.min_seconds_per_judgment, "excluded": False, "excluded_reason": "",
         "created_at": now,
     }
-    judgment = Judgment(id=rawsql.insert(Judgment, values), **values)
+    judgment_id = rawsql.execute_together([
+        *closing,
+        ("UPDATE studies_comparison SET judgments_done = judgments_done + 1 WHERE id = %s", [comparison.pk]),
+        _count_for_rater(rater, gold_passed, now),
+        rawsql.insert_statement(Judgment, values),
+    ])[0]
+    judgment = Judgment(id=judgment_id, **values)
     judgment._state.adding, judgment._state.db = False, connection.alias
     judgment.assignment, judgment.comparison, judgment.rater = assignment, comparison, rater
-    rawsql.execute("UPDATE raters_assignment SET status = %s, closed_at = %s WHERE id = %s",
-                   [Assignment.Status.SUBMITTED, rawsql.prep(Assignment, "closed_at", now), assignment.pk])
-    rawsql.execute("UPDATE studies_comparison SET judgments_done = judgments_done + 1 WHERE id = %s",
-                   [comparison.pk])
-    _count_for_rater(rater, comparison, gold_passed, now)
+    if gold_passed is None:
+        rater.judgments_count += 1
+    else:
+        _screen_on_gold(rater)
     return Submission(judgment, duplicate=False, lapsed=lapsed)
 
 
-LOCKED = ((Assignment, "a", ("id", "comparison_id", "rater_id", "left_is_a", "is_gold", "status", "leased_at")),
-          (Comparison, "c", ("id", "study_id", "response_a_id", "response_b_id", "is_gold", "gold_expected")))
+# What a submit needs of an assignment and of its comparison.
+ASSIGNMENT_FIELDS = ("id", "comparison_id", "rater_id", "left_is_a", "is_gold", "status", "leased_at")
+COMPARISON_FIELDS = ("id", "response_a_id", "response_b_id", "is_gold", "gold_expected")
+
+
+def _close_open_lease(rater: Rater, assignment_id: int, now: datetime) -> Assignment | None:
+    """The common case in one statement: mark the rater's open lease submitted and read back what the
+    judgment needs (the row stays locked until the transaction ends). None if it is not an open lease of
+    theirs; nothing changed then."""
+    row = rawsql.fetchone(_close_sql(connection.vendor), [
+        Assignment.Status.SUBMITTED, rawsql.prep(Assignment, "closed_at", now), assignment_id, rater.pk,
+        Assignment.Status.LEASED])
+    if row is None:
+        return None
+    columns = rawsql.cols(Assignment, "", ASSIGNMENT_FIELDS)
+    assignment = columns.build(row)
+    response_a_id, response_b_id, gold_expected = row[columns.width:]
+    assignment.comparison = Comparison.from_db(connection.alias, COMPARISON_FIELDS, [
+        assignment.comparison_id, response_a_id, response_b_id, assignment.is_gold, gold_expected])
+    assignment.rater = rater
+    return assignment
+
+
+@cache
+def _close_sql(vendor: str) -> str:
+    # Subqueries rather than UPDATE ... FROM, and bare column names: SQLite's RETURNING can name neither a
+    # joined table nor an alias. Inside the subqueries `comparison_id` is the assignment's.
+    of_comparison = "(SELECT c.{} FROM studies_comparison c WHERE c.id = comparison_id)"
+    return f"""UPDATE raters_assignment SET status = %s, closed_at = %s
+        WHERE id = %s AND rater_id = %s AND status = %s
+        RETURNING {rawsql.cols(Assignment, "", ASSIGNMENT_FIELDS).sql},
+            {", ".join(of_comparison.format(name) for name in COMPARISON_FIELDS[1:3] + COMPARISON_FIELDS[4:])}"""
+
+
+LOCKED = ((Assignment, "a", ASSIGNMENT_FIELDS), (Comparison, "c", COMPARISON_FIELDS))
 
 
 def _lock_assignment(rater: Rater, assignment_id: int) -> Assignment | None:
@@ -350,15 +395,18 @@ def _gold_passed(comparison: Comparison, winner: str) -> bool:
     return winner == comparison.gold_expected
 
 
-def _count_for_rater(rater: Rater, comparison: Comparison, gold_passed: bool | None, now: datetime) -> None:
+def _count_for_rater(rater: Rater, gold_passed: bool | None, now: datetime) -> tuple[str, list]:
+    """The statement that counts a judgment for its rater: an ordinary one, or a gold one answered."""
     seen = rawsql.prep(Rater, "last_seen_at", now)
     if gold_passed is None:
-        rawsql.execute("UPDATE raters_rater SET judgments_count = judgments_count + 1, last_seen_at = %s "
-                       "WHERE id = %s", [seen, rater.pk])
-        rater.judgments_count += 1
-        return
-    rawsql.execute("UPDATE raters_rater SET gold_answered = gold_answered + 1, gold_correct = gold_correct + %s, "
-                   "last_seen_at = %s WHERE id = %s", [int(gold_passed), seen, rater.pk])
+        return ("UPDATE raters_rater SET judgments_count = judgments_count + 1, last_seen_at = %s WHERE id = %s",
+                [seen, rater.pk])
+    return ("UPDATE raters_rater SET gold_answered = gold_answered + 1, gold_correct = gold_correct + %s, "
+            "last_seen_at = %s WHERE id = %s", [int(gold_passed), seen, rater.pk])
+
+
+def _screen_on_gold(rater: Rater) -> None:
+    """After a gold answer: screen the rater out once their accuracy is below the study's threshold."""
     rater.refresh_from_db(fields=["gold_answered", "gold_correct", "judgments_count", "status"])
     study = rater.study
     if (rater.status == Rater.Status.ACTIVE and rater.gold_answered >= study.gold_min_answered
