@@ -36,9 +36,11 @@ def drop_studies(slug_prefix: str) -> None:
 
 
 def vacuum() -> None:
-    """VACUUM ANALYZE the whole database: after a bulk insert or delete, dead index entries and missing
-    statistics would otherwise make the next measurements measure the clean-up instead."""
+    """VACUUM ANALYZE the whole database, then CHECKPOINT: after a bulk insert or delete, dead index entries,
+    missing statistics and a checkpoint still to write out the bulk's pages (its fsyncs stall commits for up
+    to a second) would otherwise make the next measurements measure the clean-up instead."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
+        cursor.execute("CHECKPOINT")  # needs a superuser (or pg_checkpoint), as the benchmarks' database user is

@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--think", type=float, default=0.5, help="seconds a rater waits before each submit")
     parser.add_argument("--comparisons", type=int, default=10_000)
     parser.add_argument("--k", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes (the Dockerfile's 4)")
     parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker (gthread)")
     parser.add_argument("--keep-alive", type=int, default=2,
                         help="gunicorn keep-alive seconds; 0 closes each connection after its response")
@@ -56,8 +56,8 @@ def main() -> None:
                         help="gthread: most connections one worker holds; a low cap spreads keep-alive "
                              "connections over the workers")
     parser.add_argument("--worker-class", default="sync",
-                        help="gunicorn worker class; with gthread one worker can take most keep-alive "
-                             "connections and become the bottleneck")
+                        help="gunicorn worker class (the Dockerfile's sync); with gthread one worker can take "
+                             "most keep-alive connections and become the bottleneck")
     args = parser.parse_args()
 
     import django
