@@ -93,7 +93,7 @@ def measure(study_id: int, rounds: int) -> tuple[float, float, int, str]:
     from django.test.utils import CaptureQueriesContext
 
     from evalsite.studies.models import Study
-    from raters.services import assignment_claim, judgment_submit, rater_consent, rater_enter
+    from raters.services import _pick_sql, assignment_claim, judgment_submit, rater_consent, rater_enter
 
     study = Study.objects.get(pk=study_id)
     timings, query_counts = [], []
@@ -108,12 +108,10 @@ def measure(study_id: int, rounds: int) -> tuple[float, float, int, str]:
             timings.append((time.perf_counter() - started) * 1000)
         query_counts.append(len(queries))
     timings.sort()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """EXPLAIN SELECT id FROM studies_comparison c WHERE c.study_id = %s AND NOT c.is_gold AND c.load < 3
-               AND NOT EXISTS (SELECT 1 FROM raters_assignment a WHERE a.comparison_id = c.id AND a.rater_id = %s)
-               ORDER BY c.load, c.shuffle LIMIT 1 FOR UPDATE SKIP LOCKED""", [study_id, rater.pk])
-        plan = " / ".join(line.strip().split("  (")[0] for (line,) in cursor.fetchall()[:4])
+    with connection.cursor() as cursor:  # the plan of the engine's own candidate query
+        cursor.execute("EXPLAIN " + _pick_sql(gold=False, vendor=connection.vendor),
+                       [study_id, False, study.judgments_per_comparison, rater.pk])
+        plan = " / ".join(line.strip().split("  (")[0] for (line,) in cursor.fetchall()[:6])
     return statistics.median(timings), timings[int(len(timings) * 0.95)], max(query_counts), plan
 
 

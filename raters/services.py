@@ -249,21 +249,21 @@ def _submit(rater: Rater, assignment_id: int, choice: str, strength: str, reason
     study = rater.study
     choice, strength, reason = (choice or "").strip(), (strength or "").strip(), (reason or "").strip()
     closing = []  # the statement that closes the lease, when it is not closed yet
-    assignment = _close_open_lease(rater, assignment_id, now)
     lapsed = False
+    assignment = _close_open_lease(rater, assignment_id, now)
     if assignment is None:  # not an open lease of this rater's: unknown, someone else's, sent before, or lapsed
         assignment = _lock_assignment(rater, assignment_id)
         if assignment is None:
             raise NotFound("This comparison is not assigned to you.")
         if assignment.status == Assignment.Status.SUBMITTED:
             return Submission(Judgment.objects.get(assignment=assignment), duplicate=True)
-        lapsed = True
-    _validate_choice(study, choice, strength, reason)  # a refusal rolls back the closed lease too
+        lapsed = assignment.status != Assignment.Status.LEASED
+        closing = [("UPDATE raters_assignment SET status = %s, closed_at = %s WHERE id = %s",
+                    [Assignment.Status.SUBMITTED, rawsql.prep(Assignment, "closed_at", now), assignment.pk])]
+    _validate_choice(study, choice, strength, reason)  # a refusal rolls back a lease closed above too
     comparison = assignment.comparison
     if lapsed:
         _retake_lapsed_lease(assignment, comparison, study)
-        closing = [("UPDATE raters_assignment SET status = %s, closed_at = %s WHERE id = %s",
-                    [Assignment.Status.SUBMITTED, rawsql.prep(Assignment, "closed_at", now), assignment.pk])]
     winner = _resolve_winner(choice, assignment.left_is_a)
     server_seconds = max((now - assignment.leased_at).total_seconds(), 0.0)
     if active_seconds is not None:
