@@ -2,7 +2,7 @@
 from datetime import timedelta
 
 import pytest
-from django.db import IntegrityError, connection
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -68,3 +68,30 @@ def test_a_refused_statement_is_djangos_integrity_error():
     with pytest.raises(IntegrityError):
         rawsql.execute("UPDATE raters_rater SET token = %s WHERE id = %s", [first.token, second.pk])
     assert rawsql.execute("UPDATE raters_rater SET judgments_count = 3 WHERE study_id = %s", [study.pk]) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_statements_sent_together_run_in_order_and_return_the_last_row():
+    study = make_live_study(n_prompts=2)
+    rater = make_rater(study, "p-1")
+    with transaction.atomic():
+        row = rawsql.execute_together([
+            ("UPDATE raters_rater SET judgments_count = judgments_count + 5 WHERE id = %s", [rater.pk]),
+            ("UPDATE raters_rater SET judgments_count = judgments_count * 2 WHERE id = %s", [rater.pk]),
+            ("SELECT judgments_count, token FROM raters_rater WHERE id = %s", [rater.pk]),
+        ])
+    assert row == (10, rater.token)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_statement_in_a_batch_is_an_integrity_error_and_nothing_of_the_batch_stays():
+    study = make_live_study(n_prompts=2)
+    first, second = make_rater(study, "p-1"), make_rater(study, "p-2")
+    with pytest.raises(IntegrityError):
+        with transaction.atomic():
+            rawsql.execute_together([
+                ("UPDATE raters_rater SET judgments_count = 7 WHERE id = %s", [first.pk]),
+                ("UPDATE raters_rater SET token = %s WHERE id = %s", [first.token, second.pk]),  # unique
+            ])
+    first.refresh_from_db()
+    assert first.judgments_count == 0

@@ -34,6 +34,17 @@ def test_postgres_and_redis_from_urls():
     assert out.stdout.split() == ["django.db.backends.postgresql", "False", "False"]
 
 
+@pytest.mark.parametrize(("value", "expected"), [(None, "True 2"), ("false", "None None")])
+def test_postgres_prepared_statements_on_unless_turned_off(value, expected):
+    code = ("import django; from django.conf import settings; django.setup(); o = settings.DATABASES['default']"
+            "['OPTIONS']; print(o.get('server_side_binding'), o.get('prepare_threshold'))")
+    env = {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "evalsite.settings", "SECRET_KEY": "x" * 40,
+           "DATABASE_URL": "postgres://u@127.0.0.1:5432/db", **({"DB_PREPARED_STATEMENTS": value} if value else {})}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == expected
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
