@@ -64,6 +64,24 @@ def cols(model: type[Model], alias: str, fields: Iterable[str] | None = None) ->
     return columns(model, alias, tuple(fields) if fields is not None else None, connection.vendor)
 
 
+# Several models read in one statement: (model, table alias, fields or None for all), in SELECT order.
+Spec = tuple[type[Model], str, Sequence[str] | None]
+
+
+def select_list(specs: Sequence[Spec]) -> str:
+    return ", ".join(cols(*spec).sql for spec in specs)
+
+
+def build_all(specs: Sequence[Spec], row: Sequence) -> list[Model]:
+    """One instance per spec, each from its slice of a row selected with `select_list(specs)`."""
+    built, start = [], 0
+    for spec in specs:
+        columns = cols(*spec)
+        built.append(columns.build(row, start))
+        start += columns.width
+    return built
+
+
 def fetchone(sql: str, params: Sequence) -> tuple | None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

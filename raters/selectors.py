@@ -25,15 +25,15 @@ def study_by_rater_key(rater_key: str) -> Study | None:
 def rater_by_token(token: str) -> Rater | None:
     """The rater whose session this token is, with their study: every rater request starts here, so it is
     one hand-written statement (evalsite.rawsql says why)."""
-    rater_columns, study_columns = rawsql.cols(Rater, "r"), rawsql.cols(Study, "s")
-    row = rawsql.fetchone(
-        f"SELECT {rater_columns.sql}, {study_columns.sql} FROM raters_rater r "
-        "JOIN studies_study s ON s.id = r.study_id WHERE r.token = %s", [token])
+    row = rawsql.fetchone(f"SELECT {rawsql.select_list(RATER_AND_STUDY)} FROM raters_rater r "
+                          "JOIN studies_study s ON s.id = r.study_id WHERE r.token = %s", [token])
     if row is None:
         return None
-    rater = rater_columns.build(row)
-    rater.study = study_columns.build(row, rater_columns.width)
+    rater, rater.study = rawsql.build_all(RATER_AND_STUDY, row)
     return rater
+
+
+RATER_AND_STUDY = ((Rater, "r", None), (Study, "s", None))
 
 
 @dataclass(frozen=True)

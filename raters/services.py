@@ -167,18 +167,13 @@ def _pick(rater: Rater, study: Study, *, gold: bool) -> Comparison | None:
                               [study.pk, False, study.judgments_per_comparison, rater.pk])
     if row is None:
         return None
-    built, start = [], 0
-    for model, alias, fields in PICKED:
-        columns = rawsql.cols(model, alias, fields)
-        built.append(columns.build(row, start))
-        start += columns.width
-    comparison, comparison.prompt, comparison.response_a, comparison.response_b = built
+    comparison, comparison.prompt, comparison.response_a, comparison.response_b = rawsql.build_all(PICKED, row)
     return comparison
 
 
 @cache
 def _pick_sql(*, gold: bool, vendor: str) -> str:
-    select = ", ".join(rawsql.cols(model, alias, fields).sql for model, alias, fields in PICKED)
+    select = rawsql.select_list(PICKED)
     features = connection.features
     lock = ("FOR UPDATE OF c SKIP LOCKED" if not gold and features.has_select_for_update_skip_locked
             and features.has_select_for_update_of else "")
@@ -339,16 +334,14 @@ def _lock_assignment(rater: Rater, assignment_id: int) -> Assignment | None:
     row = rawsql.fetchone(_lock_sql(connection.vendor), [assignment_id, rater.pk])
     if row is None:
         return None
-    assignment_columns, comparison_columns = (rawsql.cols(*spec) for spec in LOCKED)
-    assignment = assignment_columns.build(row)
-    assignment.comparison = comparison_columns.build(row, assignment_columns.width)
+    assignment, assignment.comparison = rawsql.build_all(LOCKED, row)
     assignment.rater = rater
     return assignment
 
 
 @cache
 def _lock_sql(vendor: str) -> str:
-    select = ", ".join(rawsql.cols(*spec).sql for spec in LOCKED)
+    select = rawsql.select_list(LOCKED)
     lock = "FOR UPDATE OF a" if connection.features.has_select_for_update_of else ""
     return f"""SELECT {select} FROM raters_assignment a JOIN studies_comparison c ON c.id = a.comparison_id
         WHERE a.id = %s AND a.rater_id = %s {lock}"""

@@ -125,6 +125,19 @@ def _live_study(view):
     return wrapped
 
 
+def _rater_session(view):
+    """Session views get the rater their token names (with the study); an unknown token is a 404."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, token: str) -> HttpResponse:
+        rater = selectors.rater_by_token(token)
+        if rater is None:
+            return _not_found(request)
+        return view(request, rater)
+
+    return wrapped
+
+
 @csrf_exempt
 @rater_page
 @require_GET
@@ -210,10 +223,8 @@ def _welcome_page(request: HttpRequest, rater: Rater, *, error: str = "", status
 @csrf_exempt
 @rater_page
 @require_GET
-def welcome(request: HttpRequest, token: str) -> HttpResponse:
-    rater = selectors.rater_by_token(token)
-    if rater is None:
-        return _not_found(request)
+@_rater_session
+def welcome(request: HttpRequest, rater: Rater) -> HttpResponse:
     if not rater.is_active or not rater.study.is_accepting_ratings:
         # The end page says what applies: a code for work done, the screened-out code, or the study's state.
         return _see_other(reverse("raters:done", args=[rater.token]))
@@ -223,10 +234,8 @@ def welcome(request: HttpRequest, token: str) -> HttpResponse:
 @csrf_exempt
 @rater_page
 @require_POST
-def consent(request: HttpRequest, token: str) -> HttpResponse:
-    rater = selectors.rater_by_token(token)
-    if rater is None:
-        return _not_found(request)
+@_rater_session
+def consent(request: HttpRequest, rater: Rater) -> HttpResponse:
     if request.POST.get("consent") != "yes":
         return _welcome_page(request, rater, status=400,
                              error="Please tick the box to confirm you have read the instructions.")
@@ -292,10 +301,8 @@ def _active_seconds(value: str | None) -> float | None:
 @csrf_exempt
 @rater_page
 @require_http_methods(["GET", "POST"])
-def rate(request: HttpRequest, token: str) -> HttpResponse:
-    rater = selectors.rater_by_token(token)
-    if rater is None:
-        return _not_found(request)
+@_rater_session
+def rate(request: HttpRequest, rater: Rater) -> HttpResponse:
     if request.method == "POST":
         return _submit(request, rater)
     claim = assignment_claim(rater=rater)
@@ -381,10 +388,8 @@ def _end_state(rater: Rater, reason: str) -> dict:
 @csrf_exempt
 @rater_page
 @require_GET
-def done(request: HttpRequest, token: str) -> HttpResponse:
-    rater = selectors.rater_by_token(token)
-    if rater is None:
-        return _not_found(request)
+@_rater_session
+def done(request: HttpRequest, rater: Rater) -> HttpResponse:
     # The code is given only at the end: a rater who still has comparisons to do goes back to them.
     claim = assignment_claim(rater=rater)
     if not claim.done:
